@@ -1,0 +1,426 @@
+// mirrorgate native addon: the few socket operations Node's dgram cannot do.
+//
+//   - batch receive (recvmmsg) straight into memory that JavaScript allocated once,
+//   - batch send (sendmmsg) on raw IPv4/IPv6 sockets (we write the IP header, so the
+//     exporter's source address is kept) and on plain UDP sockets,
+//   - poll(2) for readability, so JS can wait without spinning.
+//
+// All packet logic stays in TypeScript (src/io/native/index.ts); this file only moves
+// bytes between the kernel and JS-owned buffers. Conventions:
+//   - Sockets are plain fd numbers, not wrapped objects, so worker threads can poll/recv
+//     the same socket and the TS side owns the lifecycle.
+//   - Socket creation throws an Error carrying {syscall, errno, errnoName}; TS turns it
+//     into a SocketError with a helpful message.
+//   - Batch calls never throw on per-packet failures: they return a count and record the
+//     first failure for lastErrno() (thread-local, read right after the call).
+//   - Bad arguments throw TypeError before any syscall is made.
+//   - No heap allocation in the data path: kernel descriptors for a batch live on the
+//     stack, processed in chunks of kChunk packets.
+
+#include <napi.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+
+#ifndef IPV6_HDRINCL
+#define IPV6_HDRINCL 36  // Linux >= 4.5; older kernels imply it for IPPROTO_RAW anyway
+#endif
+
+namespace {
+
+constexpr unsigned kChunk = 256;  // packets per syscall; ~28 KiB of stack descriptors
+thread_local int g_last_errno = 0;
+
+union SockAddr {  // big enough for either family, without sockaddr_storage's 128 bytes
+  sockaddr sa;
+  sockaddr_in v4;
+  sockaddr_in6 v6;
+};
+
+std::string ErrnoName(int e) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  if (const char* name = strerrorname_np(e)) return name;
+#else
+  switch (e) {
+#define MG_ERRNO(n) case n: return #n;
+    MG_ERRNO(EPERM) MG_ERRNO(EACCES) MG_ERRNO(EADDRINUSE) MG_ERRNO(EADDRNOTAVAIL)
+    MG_ERRNO(EAFNOSUPPORT) MG_ERRNO(EAGAIN) MG_ERRNO(EBADF) MG_ERRNO(EINVAL)
+    MG_ERRNO(EMSGSIZE) MG_ERRNO(ENOBUFS) MG_ERRNO(ENOMEM) MG_ERRNO(EMFILE)
+    MG_ERRNO(ENFILE) MG_ERRNO(ENETUNREACH) MG_ERRNO(EHOSTUNREACH) MG_ERRNO(ECONNREFUSED)
+    MG_ERRNO(EPROTONOSUPPORT) MG_ERRNO(ENOPROTOOPT) MG_ERRNO(EINTR)
+#undef MG_ERRNO
+  }
+#endif
+  return "E" + std::to_string(e);
+}
+
+// Thrown by the open functions; TS recognises it by its errnoName property.
+[[noreturn]] void ThrowErrno(Napi::Env env, const char* syscall, int err) {
+  Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + ErrnoName(err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("errnoName", Napi::String::New(env, ErrnoName(err)));
+  throw e;
+}
+
+[[noreturn]] void ThrowType(Napi::Env env, const std::string& msg) {
+  throw Napi::TypeError::New(env, msg);
+}
+
+// Closes the fd unless release()d, so a failed setsockopt/bind does not leak it.
+struct FdGuard {
+  int fd;
+  ~FdGuard() { if (fd >= 0) ::close(fd); }
+  int release() { int f = fd; fd = -1; return f; }
+};
+
+// ---- argument checking ------------------------------------------------------------
+
+uint32_t U32Arg(const Napi::CallbackInfo& info, size_t i, const char* name, double max) {
+  Napi::Value v = info[i];
+  if (!v.IsNumber()) ThrowType(info.Env(), std::string(name) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= max) || d != static_cast<double>(static_cast<uint64_t>(d)))
+    ThrowType(info.Env(), std::string(name) + " must be an integer in 0.." + std::to_string(uint64_t(max)));
+  return static_cast<uint32_t>(d);
+}
+
+int FdArg(const Napi::CallbackInfo& info, size_t i) {
+  return static_cast<int>(U32Arg(info, i, "fd", INT32_MAX));
+}
+
+std::string StrArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsString()) ThrowType(info.Env(), std::string(name) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+// Memory of an ArrayBuffer or typed array (including SharedArrayBuffer-backed ones).
+// `type` restricts typed arrays to one element type; `need` is the minimum element count.
+// Returns nullptr for null/undefined when `optional`; stores the element count in *len.
+template <typename T>
+T* ArrayArg(const Napi::CallbackInfo& info, size_t i, const char* name, napi_typedarray_type type,
+            const char* type_name, uint64_t need, bool optional = false, size_t* len = nullptr) {
+  napi_env env = info.Env();
+  napi_value v = info[i];
+  if (optional && (info[i].IsNull() || info[i].IsUndefined())) return nullptr;
+  void* data = nullptr;
+  size_t count = 0;
+  bool ok = false;
+  if (info[i].IsTypedArray()) {
+    napi_typedarray_type t;
+    ok = napi_get_typedarray_info(env, v, &t, &count, &data, nullptr, nullptr) == napi_ok && t == type;
+  } else if (type == napi_uint8_array && info[i].IsArrayBuffer()) {
+    ok = napi_get_arraybuffer_info(env, v, &data, &count) == napi_ok;
+  }
+  if (!ok) ThrowType(info.Env(), std::string(name) + " must be a " + type_name);
+  if (count < need)
+    ThrowType(info.Env(), std::string(name) + " too small: " + std::to_string(count) + " < " + std::to_string(need));
+  if (len) *len = count;
+  return static_cast<T*>(data);
+}
+
+// Parses "1.2.3.4" or "::1" into a sockaddr; EINVAL (as a creation error) if neither.
+socklen_t ParseAddr(Napi::Env env, const std::string& text, uint32_t port, SockAddr* out) {
+  memset(out, 0, sizeof *out);
+  if (inet_pton(AF_INET, text.c_str(), &out->v4.sin_addr) == 1) {
+    out->v4.sin_family = AF_INET;
+    out->v4.sin_port = htons(port);
+    return sizeof out->v4;
+  }
+  if (inet_pton(AF_INET6, text.c_str(), &out->v6.sin6_addr) == 1) {
+    out->v6.sin6_family = AF_INET6;
+    out->v6.sin6_port = htons(port);
+    return sizeof out->v6;
+  }
+  ThrowErrno(env, "inet_pton", EINVAL);
+}
+
+// Big buffers absorb bursts between event-loop turns. As root the *FORCE variant may
+// exceed net.core.{r,w}mem_max; otherwise the kernel silently caps at the sysctl.
+// Returns what the kernel granted (it reports twice the requested value).
+int SetBuf(int fd, int force_opt, int opt, uint32_t bytes) {
+  int val = static_cast<int>(bytes > INT32_MAX / 2 ? INT32_MAX / 2 : bytes);
+  if (val > 0 && setsockopt(fd, SOL_SOCKET, force_opt, &val, sizeof val) < 0)
+    setsockopt(fd, SOL_SOCKET, opt, &val, sizeof val);  // best effort: not fatal
+  int got = 0;
+  socklen_t len = sizeof got;
+  getsockopt(fd, SOL_SOCKET, opt, &got, &len);
+  return got;
+}
+
+// ---- socket creation ----------------------------------------------------------------
+
+// A non-blocking UDP socket bound to address:port, for receiving (rx) or sending:
+//   udpOpen(address, port, reusePort, rcvbufBytes) -> {fd, port, rcvbufBytes}
+//   udpSendOpen(address, port, sndbufBytes)        -> {fd, port, sndbufBytes}
+// The sending one is bound to our own address, for egress without raw privileges.
+Napi::Value OpenUdp(const Napi::CallbackInfo& info, bool rx) {
+  Napi::Env env = info.Env();
+  std::string address = StrArg(info, 0, "address");
+  uint32_t port = U32Arg(info, 1, "port", 65535);
+  bool reuse = rx && info[2].ToBoolean();
+  uint32_t buf = U32Arg(info, rx ? 3 : 2, rx ? "rcvbufBytes" : "sndbufBytes", UINT32_MAX);
+  SockAddr sa;
+  socklen_t salen = ParseAddr(env, address, port, &sa);
+  FdGuard fd{socket(sa.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+  if (fd.fd < 0) ThrowErrno(env, "socket", errno);
+  int one = 1;
+  // SO_REUSEPORT lets several receivers (processes or sockets) share the port; the
+  // kernel spreads flows across them.
+  if (reuse && setsockopt(fd.fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+    ThrowErrno(env, "setsockopt(SO_REUSEPORT)", errno);
+  int granted = rx ? SetBuf(fd.fd, SO_RCVBUFFORCE, SO_RCVBUF, buf) : SetBuf(fd.fd, SO_SNDBUFFORCE, SO_SNDBUF, buf);
+  if (bind(fd.fd, &sa.sa, salen) < 0) ThrowErrno(env, "bind", errno);
+  SockAddr bound;
+  socklen_t blen = sizeof bound;
+  getsockname(fd.fd, &bound.sa, &blen);  // the real port when 0 was asked for
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("port", ntohs(bound.sa.sa_family == AF_INET ? bound.v4.sin_port : bound.v6.sin6_port));
+  r.Set(rx ? "rcvbufBytes" : "sndbufBytes", granted);
+  r.Set("fd", fd.release());
+  return r;
+}
+
+Napi::Value UdpOpen(const Napi::CallbackInfo& info) { return OpenUdp(info, true); }
+Napi::Value UdpSendOpen(const Napi::CallbackInfo& info) { return OpenUdp(info, false); }
+
+// rawOpen(family 4|6, sndbufBytes) -> {fd, sndbufBytes}. Needs root or CAP_NET_RAW.
+Napi::Value RawOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t family = U32Arg(info, 0, "family", 6);
+  if (family != 4 && family != 6) ThrowType(env, "family must be 4 or 6");
+  uint32_t sndbuf = U32Arg(info, 1, "sndbufBytes", UINT32_MAX);
+  // IPPROTO_RAW sockets are send-only: the kernel never queues received packets on them.
+  FdGuard fd{socket(family == 4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW)};
+  if (fd.fd < 0) ThrowErrno(env, "socket", errno);
+  int one = 1;
+  // HDRINCL: the buffer starts with our IP header (source address included); the kernel
+  // only fills the IPv4 checksum/total length/id.
+  if (family == 4 && setsockopt(fd.fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof one) < 0)
+    ThrowErrno(env, "setsockopt(IP_HDRINCL)", errno);
+  if (family == 6 && setsockopt(fd.fd, IPPROTO_IPV6, IPV6_HDRINCL, &one, sizeof one) < 0 && errno != ENOPROTOOPT)
+    ThrowErrno(env, "setsockopt(IPV6_HDRINCL)", errno);
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("sndbufBytes", SetBuf(fd.fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf));
+  r.Set("fd", fd.release());
+  return r;
+}
+
+// ---- data path ------------------------------------------------------------------------
+
+// recv(fd, arena, slotSize, max, lengths, srcAddr, srcPort, truncated, srcAddr6|null) -> count
+// Datagram i lands at arena[i*slotSize]. Never blocks; 0 means nothing was waiting.
+Napi::Value Recv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  uint32_t slot = U32Arg(info, 2, "slotSize", 1u << 20);
+  uint32_t max = U32Arg(info, 3, "max", 1u << 20);
+  if (slot == 0) ThrowType(env, "slotSize must be > 0");
+  uint8_t* arena = ArrayArg<uint8_t>(info, 1, "arena", napi_uint8_array, "Uint8Array or ArrayBuffer", uint64_t(slot) * max);
+  uint32_t* lengths = ArrayArg<uint32_t>(info, 4, "lengths", napi_uint32_array, "Uint32Array", max);
+  uint32_t* addrs = ArrayArg<uint32_t>(info, 5, "srcAddr", napi_uint32_array, "Uint32Array", max);
+  uint16_t* ports = ArrayArg<uint16_t>(info, 6, "srcPort", napi_uint16_array, "Uint16Array", max);
+  uint8_t* trunc = ArrayArg<uint8_t>(info, 7, "truncated", napi_uint8_array, "Uint8Array", max);
+  uint8_t* addr6 = ArrayArg<uint8_t>(info, 8, "srcAddr6", napi_uint8_array, "Uint8Array", uint64_t(max) * 16, true);
+
+  g_last_errno = 0;
+  mmsghdr msgs[kChunk];
+  iovec iov[kChunk];
+  SockAddr from[kChunk];
+  uint32_t got = 0;
+  while (got < max) {
+    unsigned n = max - got < kChunk ? max - got : kChunk;
+    memset(msgs, 0, n * sizeof msgs[0]);
+    for (unsigned i = 0; i < n; i++) {
+      iov[i] = {arena + size_t(got + i) * slot, slot};
+      msgs[i].msg_hdr.msg_name = &from[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int r = recvmmsg(fd, msgs, n, MSG_DONTWAIT, nullptr);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) g_last_errno = errno;
+      break;
+    }
+    for (int i = 0; i < r; i++) {
+      uint32_t k = got + i;
+      lengths[k] = msgs[i].msg_len;  // bytes stored (<= slotSize)
+      trunc[k] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? 1 : 0;
+      const SockAddr& a = from[i];
+      if (a.sa.sa_family == AF_INET) {
+        addrs[k] = ntohl(a.v4.sin_addr.s_addr);
+        ports[k] = ntohs(a.v4.sin_port);
+        if (addr6) {  // IPv4-mapped form ::ffff:a.b.c.d
+          memset(addr6 + k * 16, 0, 10);
+          memset(addr6 + k * 16 + 10, 0xff, 2);
+          memcpy(addr6 + k * 16 + 12, &a.v4.sin_addr, 4);
+        }
+      } else {
+        const uint8_t* b = a.v6.sin6_addr.s6_addr;
+        bool mapped = IN6_IS_ADDR_V4MAPPED(&a.v6.sin6_addr);
+        addrs[k] = mapped ? (uint32_t(b[12]) << 24 | b[13] << 16 | b[14] << 8 | b[15]) : 0;
+        ports[k] = ntohs(a.v6.sin6_port);
+        if (addr6) memcpy(addr6 + k * 16, b, 16);
+      }
+    }
+    got += r;
+    if (unsigned(r) < n) break;  // queue drained
+  }
+  return Napi::Number::New(env, got);
+}
+
+// send(fd, arena, offsets, lengths, count, dst4|null, dst6|null, dstPort|null) -> sent
+// Packet i is arena[offsets[i] .. offsets[i]+lengths[i]) to dst4[i] (host order) or the
+// 16 bytes at dst6[i*16], port dstPort[i] (raw sockets: none, port 0).
+// A packet the kernel refuses (EMSGSIZE, ENETUNREACH...) is skipped and the batch goes on;
+// EAGAIN/ENOBUFS (queue full) ends the batch, since the rest would fail the same way.
+Napi::Value Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  uint32_t count = U32Arg(info, 4, "count", 1u << 24);
+  size_t arena_len = 0;
+  uint8_t* arena = ArrayArg<uint8_t>(info, 1, "arena", napi_uint8_array, "Uint8Array or ArrayBuffer", 0, false, &arena_len);
+  uint32_t* offsets = ArrayArg<uint32_t>(info, 2, "offsets", napi_uint32_array, "Uint32Array", count);
+  uint32_t* lengths = ArrayArg<uint32_t>(info, 3, "lengths", napi_uint32_array, "Uint32Array", count);
+  uint32_t* dst4 = ArrayArg<uint32_t>(info, 5, "dst4", napi_uint32_array, "Uint32Array", count, true);
+  uint8_t* dst6 = ArrayArg<uint8_t>(info, 6, "dst6", napi_uint8_array, "Uint8Array", uint64_t(count) * 16, true);
+  uint16_t* ports = ArrayArg<uint16_t>(info, 7, "dstPort", napi_uint16_array, "Uint16Array", count, true);
+  if ((dst4 == nullptr) == (dst6 == nullptr)) ThrowType(env, "exactly one of dst4/dst6 must be given");
+  for (uint32_t i = 0; i < count; i++)  // check every packet before sending any
+    if (uint64_t(offsets[i]) + lengths[i] > arena_len)
+      ThrowType(env, "packet " + std::to_string(i) + " lies outside the arena");
+
+  g_last_errno = 0;
+  mmsghdr msgs[kChunk];
+  iovec iov[kChunk];
+  SockAddr to[kChunk];
+  uint32_t next = 0, sent = 0;
+  while (next < count) {
+    unsigned n = count - next < kChunk ? count - next : kChunk;
+    memset(msgs, 0, n * sizeof msgs[0]);
+    memset(to, 0, n * sizeof to[0]);
+    for (unsigned i = 0; i < n; i++) {
+      uint32_t k = next + i;
+      uint16_t port = htons(ports ? ports[k] : 0);
+      socklen_t len;
+      if (dst4) {
+        to[i].v4.sin_family = AF_INET;
+        to[i].v4.sin_port = port;
+        to[i].v4.sin_addr.s_addr = htonl(dst4[k]);
+        len = sizeof to[i].v4;
+      } else {
+        to[i].v6.sin6_family = AF_INET6;
+        to[i].v6.sin6_port = port;
+        memcpy(to[i].v6.sin6_addr.s6_addr, dst6 + size_t(k) * 16, 16);
+        len = sizeof to[i].v6;
+      }
+      iov[i] = {arena + offsets[k], lengths[k]};
+      msgs[i].msg_hdr.msg_name = &to[i];
+      msgs[i].msg_hdr.msg_namelen = len;
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    // sendmmsg stops at the first refused packet and returns how many went out before it
+    // (losing the error), so a short count is followed by a retry that reports it.
+    int r = sendmmsg(fd, msgs, n, MSG_DONTWAIT);
+    if (r < 0) {
+      int e = errno;
+      if (e == EINTR) continue;
+      if (g_last_errno == 0) g_last_errno = e;
+      if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) break;
+      next++;  // drop the refused packet, carry on with the rest
+      continue;
+    }
+    sent += r;
+    next += r;
+  }
+  return Napi::Number::New(env, sent);
+}
+
+// 1 = readable (or an error is pending, which recv will report), 0 = timeout,
+// -1 = socket shut down or closed. EINTR counts as a timeout: callers loop anyway.
+int PollFd(int fd, int timeout_ms) {
+  pollfd p = {fd, POLLIN, 0};
+  int r = poll(&p, 1, timeout_ms);
+  if (r <= 0) return r < 0 && errno != EINTR ? -1 : 0;
+  if (p.revents & (POLLHUP | POLLNVAL)) return -1;
+  return 1;
+}
+
+// wait(fd, timeoutMs) -> 1|0|-1. Blocks the calling thread: use from worker threads.
+Napi::Value Wait(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info, 0);
+  int ms = static_cast<int>(U32Arg(info, 1, "timeoutMs", INT32_MAX));
+  return Napi::Number::New(info.Env(), PollFd(fd, ms));
+}
+
+// waitAsync(fd, timeoutMs) -> Promise<1|0|-1>: the same poll on a libuv pool thread,
+// which it occupies until readable or timeout (so keep timeouts short).
+class WaitWorker : public Napi::AsyncWorker {
+ public:
+  WaitWorker(Napi::Env env, int fd, int ms)
+      : Napi::AsyncWorker(env, "mirrorgate:wait"), fd_(fd), ms_(ms), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { result_ = PollFd(fd_, ms_); }
+  void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), result_)); }
+
+ private:
+  int fd_, ms_, result_ = 0;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value WaitAsync(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info, 0);
+  int ms = static_cast<int>(U32Arg(info, 1, "timeoutMs", INT32_MAX));
+  auto* w = new WaitWorker(info.Env(), fd, ms);  // deletes itself after OnOK
+  w->Queue();
+  return w->Promise();
+}
+
+// shutdown(fd): wakes every thread blocked in poll on it (they see -1) before close.
+Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+  shutdown(FdArg(info, 0), SHUT_RDWR);  // ENOTCONN on unconnected UDP, but still wakes pollers
+  return info.Env().Undefined();
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  ::close(FdArg(info, 0));
+  return info.Env().Undefined();
+}
+
+Napi::Value ErrnoNameJs(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), ErrnoName(static_cast<int>(U32Arg(info, 0, "errno", INT32_MAX))));
+}
+
+Napi::Value LastErrno(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), g_last_errno);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("udpOpen", Napi::Function::New(env, UdpOpen));
+  exports.Set("rawOpen", Napi::Function::New(env, RawOpen));
+  exports.Set("udpSendOpen", Napi::Function::New(env, UdpSendOpen));
+  exports.Set("recv", Napi::Function::New(env, Recv));
+  exports.Set("send", Napi::Function::New(env, Send));
+  exports.Set("wait", Napi::Function::New(env, Wait));
+  exports.Set("waitAsync", Napi::Function::New(env, WaitAsync));
+  exports.Set("shutdown", Napi::Function::New(env, Shutdown));
+  exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("errnoName", Napi::Function::New(env, ErrnoNameJs));
+  exports.Set("lastErrno", Napi::Function::New(env, LastErrno));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(mirrorgate_native, Init)
