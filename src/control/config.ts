@@ -1,0 +1,346 @@
+/**
+ * The configuration file: schema, defaults and the checks that need more than one field. Every
+ * problem is reported as `field.path: expected X, got Y`, all of them at once, so `mirrorgate
+ * check` and a hot reload tell the operator everything wrong in one pass.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { parsePrefix, type Prefix } from '../core/prefix-set.js';
+import { ConfigError } from './errors.js';
+
+/** A field parsed by hand, for messages that say what was expected and what came. */
+function field<T>(parse: (v: unknown) => T | { error: string }) {
+  return z.unknown().transform((v, ctx) => {
+    const r = parse(v);
+    if (r !== null && typeof r === 'object' && 'error' in (r as object)) {
+      ctx.issues.push({ code: 'custom', message: (r as { error: string }).error, input: v });
+      return z.NEVER;
+    }
+    return r as T;
+  });
+}
+
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : String(JSON.stringify(v) ?? v));
+
+const int = (v: unknown, lo: number, hi: number, what: string) =>
+  Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi
+    ? (v as number)
+    : { error: `expected ${what} ${lo}-${hi}, got ${show(v)}` };
+
+const Port = field((v) => int(v, 1, 65535, 'a port'));
+const Vni = field((v) => int(v, 0, 0xffffff, 'a VNI'));
+
+const Cidr = field<Prefix>((v) => {
+  if (typeof v !== 'string') return { error: `expected an IPv4/IPv6 address or CIDR, got ${show(v)}` };
+  const p = parsePrefix(v.trim());
+  return typeof p === 'string' ? { error: p } : p;
+});
+
+const oneOrMany = <T extends z.ZodType>(item: T) =>
+  z.union([z.array(item), item]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
+
+/** Port match: 2055, "9995-9999", or a list of those; normalised to inclusive ranges. */
+const PortRange = field<[number, number]>((v) => {
+  if (typeof v === 'number') {
+    const p = int(v, 1, 65535, 'a port');
+    return typeof p === 'number' ? [p, p] : p;
+  }
+  const m = typeof v === 'string' ? /^(\d+)\s*-\s*(\d+)$/.exec(v) : null;
+  if (m) {
+    const lo = Number(m[1]);
+    const hi = Number(m[2]);
+    if (lo >= 1 && hi <= 65535 && lo <= hi) return [lo, hi];
+  }
+  return { error: `expected a port 1-65535 or a range "lo-hi", got ${show(v)}` };
+});
+const PortMatch = z.union([z.array(PortRange), PortRange]).transform((v) =>
+  (Array.isArray(v[0]) ? v : [v]) as [number, number][],
+);
+
+const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, gre: 47, esp: 50, icmpv6: 58, sctp: 132 };
+const Protocol = field<number>((v) => {
+  if (typeof v === 'string' && v.toLowerCase() in PROTOCOLS) return PROTOCOLS[v.toLowerCase()];
+  if (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255) return v as number;
+  return { error: `expected a protocol (${Object.keys(PROTOCOLS).join(', ')} or 0-255), got ${show(v)}` };
+});
+
+export interface Endpoint {
+  address: string;
+  family: 4 | 6;
+  /** 0 keeps the packet's own destination port. */
+  port: number;
+  weight: number;
+  /** "address:port" as written, the backend's name in status and metrics. */
+  text: string;
+}
+
+function parseEndpoint(text: string, requirePort: boolean): Endpoint | { error: string } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^([^:]+)(?::(\d+))?$/.exec(text);
+  const addr = m?.[1] ?? text;
+  const family = isIP(addr);
+  if (!m || family === 0) return { error: `expected "ip:port" (IPv6 as "[addr]:port"), got ${show(text)}` };
+  if (m[2] === undefined && requirePort) return { error: `expected "ip:port" with a port, got ${show(text)}` };
+  const port = m[2] === undefined ? 0 : Number(m[2]);
+  if (m[2] !== undefined && !(port >= 1 && port <= 65535)) return { error: `expected a port 1-65535, got ${m[2]}` };
+  return { address: addr, family: family as 4 | 6, port, weight: 1, text };
+}
+
+const Backend = z.union([
+  field<Endpoint>((v) =>
+    typeof v === 'string' ? parseEndpoint(v.trim(), false) : { error: `expected "ip:port" or { address, port, weight }, got ${show(v)}` },
+  ),
+  z
+    .strictObject({ address: z.string(), port: Port.optional(), weight: z.number().positive().max(1000).default(1) })
+    .transform((b, ctx) => {
+      const e = parseEndpoint(b.port ? `${b.address.includes(':') ? `[${b.address}]` : b.address}:${b.port}` : b.address, false);
+      if ('error' in e) {
+        ctx.issues.push({ code: 'custom', message: e.error, input: b, path: ['address'] });
+        return z.NEVER;
+      }
+      return { ...e, weight: b.weight };
+    }),
+]);
+
+const HostPort = field<{ host: string; port: number }>((v) => {
+  const e = typeof v === 'string' ? parseEndpoint(v.trim(), true) : { error: `expected "host:port", got ${show(v)}` };
+  return 'error' in e ? e : { host: e.address, port: e.port };
+});
+
+const Rule = z.strictObject({
+  name: z.string().min(1),
+  match: z
+    .strictObject({
+      protocol: Protocol.optional(),
+      srcCidr: oneOrMany(Cidr).optional(),
+      dstCidr: oneOrMany(Cidr).optional(),
+      srcPort: PortMatch.optional(),
+      dstPort: PortMatch.optional(),
+      vni: oneOrMany(Vni).optional(),
+    })
+    .default({}),
+  destination: z.string().min(1),
+});
+
+const Destination = z.strictObject({
+  backends: z.array(Backend).min(1, 'expected at least one backend'),
+  balance: z.enum(['hash', 'round-robin', 'replicate']).default('hash'),
+  mtu: field((v) => int(v, 576, 65535, 'an MTU')).default(1500),
+  df: z.enum(['clear', 'keep']).default('clear'),
+});
+
+const AllowlistFile = z.strictObject({ file: z.string().min(1) });
+
+export const ConfigSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      address: field((v) => (typeof v === 'string' && isIP(v) ? v : { error: `expected an IP address, got ${show(v)}` })).default('0.0.0.0'),
+      port: Port.default(4789),
+      /** GENEVE (GWLB targets) arrives on its own port; 0 turns it off. */
+      genevePort: field((v) => (v === 0 ? 0 : int(v, 1, 65535, 'a port'))).default(6081),
+      sources: z.array(Cidr).default([]),
+    })
+    .default({ address: '0.0.0.0', port: 4789, genevePort: 6081, sources: [] } as never),
+  sessions: z.array(z.strictObject({ vni: Vni, name: z.string().optional() })).optional(),
+  allowlist: z.union([z.array(Cidr), AllowlistFile]).optional(),
+  rules: z.array(Rule).default([]),
+  destinations: z.record(z.string(), Destination).default({}),
+  egress: z.strictObject({ mode: z.enum(['raw', 'udp']).default('raw') }).default({ mode: 'raw' }),
+  control: z
+    .strictObject({ listen: HostPort.default({ host: '127.0.0.1', port: 9090 } as never), token: z.string().min(16).optional() })
+    .default({ listen: { host: '127.0.0.1', port: 9090 }, token: undefined } as never),
+  reassembly: z
+    .strictObject({
+      maxDatagrams: z.number().int().min(1).max(65536).default(256),
+      timeoutMs: z.number().int().min(10).max(60000).default(3000),
+    })
+    .default({ maxDatagrams: 256, timeoutMs: 3000 }),
+  workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
+});
+
+export type RawConfig = z.output<typeof ConfigSchema>;
+
+/** The validated configuration, with files it names already read. */
+export interface Config extends Omit<RawConfig, 'allowlist'> {
+  allowlist: Prefix[] | null;
+  /** Where the allowlist came from, for status. */
+  allowlistSource: string | null;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out || '(top level)';
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  const got = 'input' in issue ? show(issue.input) : undefined;
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.input === undefined ? `required (expected ${issue.expected})` : `expected ${issue.expected}, got ${got}`;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => show(v)).join(' | ')}, got ${got}`;
+    case 'unrecognized_keys':
+      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => show(k)).join(', ')}`;
+    case 'too_small':
+      return issue.origin === 'array' || issue.origin === 'string'
+        ? issue.message.startsWith('expected') ? issue.message : `expected at least ${issue.minimum} ${issue.origin === 'array' ? 'items' : 'characters'}`
+        : `expected at least ${issue.minimum}, got ${got}`;
+    case 'too_big':
+      return `expected at most ${issue.maximum}, got ${got}`;
+    case 'invalid_union': {
+      // Report the branch that got furthest rather than "invalid input".
+      const branches = issue.errors.map((errs) => errs.map((e) => describe(e)));
+      const custom = branches.flat().find((m) => m.startsWith('expected'));
+      return custom ?? `expected ${'note' in issue ? issue.note : 'a valid value'}, got ${got}`;
+    }
+    default:
+      return issue.message;
+  }
+}
+
+/** Validates a parsed document; returns the config or one line per problem. */
+export function validateConfig(raw: unknown, baseDir = process.cwd()): { config: Config } | { problems: string[] } {
+  const parsed = ConfigSchema.safeParse(raw ?? {}, { reportInput: true });
+  if (!parsed.success) {
+    return { problems: parsed.error.issues.map((i) => `${formatPath(i.path)}: ${describe(i)}`) };
+  }
+  const c = parsed.data;
+  const problems: string[] = [];
+
+  let allowlist: Prefix[] | null = null;
+  let allowlistSource: string | null = null;
+  if (Array.isArray(c.allowlist)) {
+    allowlist = c.allowlist;
+    allowlistSource = `inline (${allowlist.length} entries)`;
+  } else if (c.allowlist) {
+    const path = resolve(baseDir, c.allowlist.file);
+    const r = readAllowlistFile(path);
+    if ('error' in r) problems.push(`allowlist.file: ${r.error}`);
+    else {
+      allowlist = r.prefixes;
+      allowlistSource = `${path} (${allowlist.length} entries)`;
+    }
+  }
+
+  const vnis = new Set<number>();
+  c.sessions?.forEach((s, i) => {
+    if (vnis.has(s.vni)) problems.push(`sessions[${i}].vni: VNI ${s.vni} is listed twice`);
+    vnis.add(s.vni);
+  });
+
+  const destFamily = new Map<string, 4 | 6>();
+  for (const [name, d] of Object.entries(c.destinations)) {
+    const family = d.backends[0].family;
+    destFamily.set(name, family);
+    const seen = new Set<string>();
+    d.backends.forEach((b, j) => {
+      if (b.family !== family) {
+        problems.push(`destinations.${name}.backends[${j}]: expected an IPv${family} backend like backends[0], got IPv${b.family} ${show(b.text)}`);
+      }
+      const key = `${b.address}:${b.port}`;
+      if (seen.has(key)) problems.push(`destinations.${name}.backends[${j}]: backend ${show(b.text)} is listed twice`);
+      seen.add(key);
+    });
+  }
+
+  const ruleNames = new Set<string>();
+  c.rules.forEach((r, i) => {
+    if (ruleNames.has(r.name)) problems.push(`rules[${i}].name: rule name ${show(r.name)} is used twice`);
+    ruleNames.add(r.name);
+    const family = destFamily.get(r.destination);
+    if (family === undefined) {
+      const known = [...destFamily.keys()];
+      problems.push(`rules[${i}].destination: expected one of the destinations (${known.length ? known.join(', ') : 'none defined'}), got ${show(r.destination)}`);
+      return;
+    }
+    for (const key of ['srcCidr', 'dstCidr'] as const) {
+      const cidrs = r.match[key];
+      if (!cidrs) continue;
+      cidrs.forEach((p, k) => {
+        if (p.family !== family) {
+          problems.push(`rules[${i}].match.${key}[${k}]: IPv${p.family} prefix, but destination ${show(r.destination)} has IPv${family} backends (no address-family translation)`);
+        }
+      });
+    }
+  });
+
+  const host = c.control.listen.host;
+  const loopback = host === '127.0.0.1' || host === '::1' || host.startsWith('127.');
+  if (!loopback && !c.control.token) {
+    problems.push(`control.listen: expected a loopback address unless control.token is set, got ${show(host)}`);
+  }
+
+  if (problems.length > 0) return { problems };
+  return { config: { ...c, allowlist, allowlistSource } };
+}
+
+/**
+ * Reads an exporter allowlist: JSON (any structure; every string that is an address or CIDR
+ * counts, so `{"orgs":[{"name":..,"ips":[..]}]}` works as-is) or text (one per line, # comments).
+ */
+export function readAllowlistFile(path: string): { prefixes: Prefix[] } | { error: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return { error: `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` };
+  }
+  const prefixes: Prefix[] = [];
+  const bad: string[] = [];
+  const trimmed = text.trimStart();
+  if (trimmed.startsWith('[') || trimmed.startsWith('{')) {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch (err) {
+      return { error: `${path}: not valid JSON (${(err as Error).message})` };
+    }
+    const walk = (v: unknown): void => {
+      if (typeof v === 'string') {
+        const p = parsePrefix(v.trim());
+        if (typeof p !== 'string') prefixes.push(p);
+      } else if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+    };
+    walk(doc);
+  } else {
+    text.split('\n').forEach((line, n) => {
+      const entry = line.replace(/#.*/, '').trim();
+      if (!entry) return;
+      const p = parsePrefix(entry);
+      if (typeof p === 'string') bad.push(`line ${n + 1}: ${p}`);
+      else prefixes.push(p);
+    });
+  }
+  if (bad.length) return { error: `${path}: ${bad.slice(0, 5).join('; ')}${bad.length > 5 ? ` (+${bad.length - 5} more)` : ''}` };
+  if (prefixes.length === 0) return { error: `${path}: no addresses or CIDRs found` };
+  return { prefixes };
+}
+
+/** Parses YAML or JSON text (JSON is YAML 1.2) into a document, reporting syntax errors by line. */
+export function parseConfigText(text: string, source: string): unknown {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => `${source}:${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`),
+      source,
+    );
+  }
+  return doc.toJS();
+}
+
+/** Reads and validates a config file; throws ConfigError with every problem. */
+export function loadConfig(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+  }
+  const r = validateConfig(parseConfigText(text, path), dirname(resolve(path)));
+  if ('problems' in r) throw new ConfigError(r.problems, path);
+  return r.config;
+}

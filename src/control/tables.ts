@@ -1,0 +1,167 @@
+/**
+ * The forwarding tables: what the data path reads, compiled from a validated Config. A reload
+ * compiles a whole new Tables and swaps the reference between batches, so a batch never sees half
+ * of one configuration and half of another.
+ */
+import { rendezvousTable, stringId } from '../core/hash.js';
+import { ipv4ToNumber, ipv6ToBytes, PrefixSet, type Prefix } from '../core/prefix-set.js';
+import type { Config, Endpoint } from './config.js';
+
+export const Tunnel = { NONE: 0, VXLAN: 1, GENEVE: 2 } as const;
+export const Balance = { HASH: 0, ROUND_ROBIN: 1, REPLICATE: 2 } as const;
+
+export interface Backend extends Endpoint {
+  addr4: number;
+  addr6: Uint8Array;
+  /** Stable id: hash of the text form, so HRW ownership survives reordering. */
+  id: number;
+}
+
+export interface Destination {
+  index: number;
+  name: string;
+  family: 4 | 6;
+  balance: number;
+  mtu: number;
+  clearDf: boolean;
+  backends: Backend[];
+  /** HRW bucket → backend index. */
+  hashTable: Int16Array;
+  /** Round-robin position (per worker: each worker compiles its own tables). */
+  rr: number;
+}
+
+export interface Rule {
+  name: string;
+  destination: number;
+  /** -1 matches any protocol. */
+  protocol: number;
+  src: PrefixSet | null;
+  dst: PrefixSet | null;
+  /** Inclusive [lo, hi] pairs, flattened; null matches any port. */
+  srcPorts: Uint16Array | null;
+  dstPorts: Uint16Array | null;
+  vnis: Set<number> | null;
+}
+
+export interface Tables {
+  generation: number;
+  listenPort: number;
+  /** UDP destination port → Tunnel.*. */
+  tunnelPorts: Uint8Array;
+  /** Allowed outer (mirror) sources; null allows any. */
+  sources: PrefixSet | null;
+  /** Accepted VNIs; null accepts any. */
+  sessions: Set<number> | null;
+  sessionNames: Map<number, string>;
+  /** Allowed exporters (inner source); null allows any. */
+  allowlist: PrefixSet | null;
+  rules: Rule[];
+  /** Candidate rules per inner destination port, in rule order; other ports use `rulesAnyPort`. */
+  rulesByDstPort: Map<number, Int32Array>;
+  rulesAnyPort: Int32Array;
+  destinations: Destination[];
+  egressMode: 'raw' | 'udp';
+  reassembly: { maxDatagrams: number; timeoutMs: number };
+}
+
+/** A rule whose port list spans more than this many ports is tried for every port. */
+const MAX_INDEXED_PORTS = 4096;
+
+function ranges(list: [number, number][] | undefined): Uint16Array | null {
+  return list ? Uint16Array.from(list.flat()) : null;
+}
+
+function prefixSet(list: Prefix[] | undefined): PrefixSet | null {
+  return list ? new PrefixSet(list) : null;
+}
+
+export function compileBackend(e: Endpoint): Backend {
+  return {
+    ...e,
+    addr4: e.family === 4 ? ipv4ToNumber(e.address) : 0,
+    addr6: e.family === 6 ? ipv6ToBytes(e.address) : new Uint8Array(16),
+    id: stringId(e.text),
+  };
+}
+
+export function compileTables(config: Config, generation = 1): Tables {
+  const tunnelPorts = new Uint8Array(65536);
+  tunnelPorts[config.listen.port] = Tunnel.VXLAN;
+  if (config.listen.genevePort) tunnelPorts[config.listen.genevePort] = Tunnel.GENEVE;
+
+  const destNames = Object.keys(config.destinations);
+  const destinations: Destination[] = destNames.map((name, index) => {
+    const d = config.destinations[name];
+    const backends = d.backends.map(compileBackend);
+    return {
+      index,
+      name,
+      family: backends[0].family,
+      balance: d.balance === 'hash' ? Balance.HASH : d.balance === 'round-robin' ? Balance.ROUND_ROBIN : Balance.REPLICATE,
+      mtu: d.mtu,
+      clearDf: d.df === 'clear',
+      backends,
+      hashTable: rendezvousTable(
+        backends.map((b) => b.id),
+        backends.map((b) => b.weight),
+        backends.map(() => true),
+      ),
+      rr: 0,
+    };
+  });
+
+  const rules: Rule[] = config.rules.map((r) => ({
+    name: r.name,
+    destination: destNames.indexOf(r.destination),
+    protocol: r.match.protocol ?? -1,
+    src: prefixSet(r.match.srcCidr),
+    dst: prefixSet(r.match.dstCidr),
+    srcPorts: ranges(r.match.srcPort),
+    dstPorts: ranges(r.match.dstPort),
+    vnis: r.match.vni ? new Set(r.match.vni) : null,
+  }));
+
+  const anyPort: number[] = [];
+  const byPort = new Map<number, number[]>();
+  rules.forEach((r, k) => {
+    const span = r.dstPorts ? spanOf(r.dstPorts) : Infinity;
+    if (!r.dstPorts || span > MAX_INDEXED_PORTS) {
+      anyPort.push(k);
+      return;
+    }
+    for (let j = 0; j < r.dstPorts.length; j += 2) {
+      for (let p = r.dstPorts[j]; p <= r.dstPorts[j + 1]; p++) {
+        const list = byPort.get(p) ?? [];
+        if (list[list.length - 1] !== k) list.push(k);
+        byPort.set(p, list);
+      }
+    }
+  });
+  const rulesByDstPort = new Map<number, Int32Array>();
+  for (const [port, list] of byPort) {
+    rulesByDstPort.set(port, Int32Array.from([...list, ...anyPort].sort((a, b) => a - b)));
+  }
+
+  return {
+    generation,
+    listenPort: config.listen.port,
+    tunnelPorts,
+    sources: config.listen.sources.length ? new PrefixSet(config.listen.sources) : null,
+    sessions: config.sessions ? new Set(config.sessions.map((s) => s.vni)) : null,
+    sessionNames: new Map((config.sessions ?? []).map((s) => [s.vni, s.name ?? String(s.vni)])),
+    allowlist: config.allowlist ? new PrefixSet(config.allowlist) : null,
+    rules,
+    rulesByDstPort,
+    rulesAnyPort: Int32Array.from(anyPort),
+    destinations,
+    egressMode: config.egress.mode,
+    reassembly: config.reassembly,
+  };
+}
+
+function spanOf(pairs: Uint16Array): number {
+  let n = 0;
+  for (let j = 0; j < pairs.length; j += 2) n += pairs[j + 1] - pairs[j] + 1;
+  return n;
+}

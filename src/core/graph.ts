@@ -1,0 +1,197 @@
+/**
+ * The packet graph: nodes in topological order, each with an input frame of packet indices.
+ * A batch enters at one node; each node moves its packets to later nodes' frames or drops them
+ * with a named reason, so one forward pass over the nodes finishes the batch. Counting happens
+ * once per node per batch; drops are tallied per batch and flushed at the end.
+ */
+import { CounterLayout, Counters } from './counters.js';
+import type { Node, NodeRuntime } from './node.js';
+import type { Tracer } from './trace.js';
+import { Flag, type PacketVector } from './vector.js';
+
+/** The graph-wide counters every reader relies on. */
+export const GraphCounter = {
+  RX_PACKETS: 'rx_packets',
+  RX_BYTES: 'rx_bytes',
+} as const;
+
+export interface DropReason {
+  name: string;
+  node: string;
+  description: string;
+}
+
+export class Graph implements NodeRuntime {
+  readonly nodes: readonly Node[];
+  readonly counters: Counters;
+  readonly dropReasons: readonly DropReason[];
+  tracer: Tracer | null = null;
+
+  private readonly frames: Uint16Array[];
+  private readonly frameCounts: Int32Array;
+  /** Per-batch tallies of original and derived packets dropped, by global reason. */
+  private readonly dropTally: Float64Array;
+  private readonly copyDropTally: Float64Array;
+  private readonly slots: {
+    rxPackets: number;
+    rxBytes: number;
+    nodePackets: Int32Array;
+    nodeBatches: Int32Array;
+    nodeNs: Int32Array;
+    drops: Int32Array;
+    copyDrops: Int32Array;
+  };
+  private vec!: PacketVector;
+  private nextId = 1;
+
+  constructor(nodes: readonly Node[], capacity: number, counterBuffer?: (layout: CounterLayout) => Counters) {
+    this.nodes = nodes;
+    const byName = new Map(nodes.map((n, i) => [n.spec.name, i]));
+    if (byName.size !== nodes.length) throw new Error('graph: duplicate node names');
+    const layout = new CounterLayout();
+    const reasons: DropReason[] = [];
+    const seenReasons = new Set<string>();
+    const nodePackets: number[] = [];
+    const nodeBatches: number[] = [];
+    const nodeNs: number[] = [];
+    const rxPackets = layout.slot(GraphCounter.RX_PACKETS);
+    const rxBytes = layout.slot(GraphCounter.RX_BYTES);
+    nodes.forEach((node, index) => {
+      const { spec } = node;
+      node.index = index;
+      node.successors = Int32Array.from(spec.next, (name) => {
+        const to = byName.get(name);
+        if (to === undefined) throw new Error(`graph: ${spec.name} names unknown next node ${name}`);
+        if (to <= index) throw new Error(`graph: ${spec.name} → ${name} goes backwards`);
+        return to;
+      });
+      node.dropBase = reasons.length;
+      for (const [reason, description] of Object.entries(spec.errors)) {
+        if (seenReasons.has(reason)) throw new Error(`graph: drop reason ${reason} declared twice`);
+        seenReasons.add(reason);
+        reasons.push({ name: reason, node: spec.name, description: description as string });
+      }
+      nodePackets.push(layout.slot(`node.${spec.name}.packets`));
+      nodeBatches.push(layout.slot(`node.${spec.name}.batches`));
+      nodeNs.push(layout.slot(`node.${spec.name}.ns`));
+      node.counterSlots = Int32Array.from(Object.keys(spec.counters ?? {}), (c) => layout.slot(`${spec.name}.${c}`));
+      node.attach(this);
+    });
+    const drops = Int32Array.from(reasons, (r) => layout.slot(`drop.${r.name}`));
+    const copyDrops = Int32Array.from(reasons, (r) => layout.slot(`copy_drop.${r.name}`));
+    this.dropReasons = reasons;
+    this.slots = {
+      rxPackets,
+      rxBytes,
+      nodePackets: Int32Array.from(nodePackets),
+      nodeBatches: Int32Array.from(nodeBatches),
+      nodeNs: Int32Array.from(nodeNs),
+      drops,
+      copyDrops,
+    };
+    this.counters = counterBuffer ? counterBuffer(layout) : new Counters(layout);
+    this.frames = nodes.map(() => new Uint16Array(capacity));
+    this.frameCounts = new Int32Array(nodes.length);
+    this.dropTally = new Float64Array(reasons.length);
+    this.copyDropTally = new Float64Array(reasons.length);
+  }
+
+  node(name: string): Node {
+    const n = this.nodes.find((x) => x.spec.name === name);
+    if (!n) throw new Error(`graph: no node ${name}`);
+    return n;
+  }
+
+  /**
+   * Runs packets 0..received-1 of `vec` (already begun) from node `entry` to the end of the graph.
+   */
+  run(vec: PacketVector, entry: Node, received: number): void {
+    this.vec = vec;
+    const values = this.counters.values;
+    const s = this.slots;
+    let bytes = 0;
+    const frame = this.frames[entry.index];
+    const tracer = this.tracer;
+    for (let i = 0; i < received; i++) {
+      frame[i] = i;
+      bytes += vec.end[i] - vec.start[i];
+      const id = this.nextId++;
+      vec.id[i] = id;
+      if (tracer !== null && tracer.armed && tracer.take(id, vec.timestampNs[i])) vec.flags[i] |= Flag.TRACED;
+    }
+    this.frameCounts[entry.index] = received;
+    values[s.rxPackets] += received;
+    values[s.rxBytes] += bytes;
+
+    const nodes = this.nodes;
+    for (let n = entry.index; n < nodes.length; n++) {
+      const count = this.frameCounts[n];
+      if (count === 0) continue;
+      this.frameCounts[n] = 0;
+      const t0 = performance.now();
+      nodes[n].process(vec, this.frames[n], count);
+      values[s.nodeNs[n]] += (performance.now() - t0) * 1e6;
+      values[s.nodePackets[n]] += count;
+      values[s.nodeBatches[n]] += 1;
+    }
+    this.flushDrops();
+    for (let n = 0; n < nodes.length; n++) nodes[n].endBatch();
+  }
+
+  /** Lets time-driven nodes (reassembly expiry) act when no traffic arrives. */
+  tick(nowMs: number): void {
+    for (const node of this.nodes) node.tick(nowMs);
+    this.flushDrops();
+  }
+
+  next(node: Node, i: number, next: number): void {
+    const to = node.successors[next];
+    this.frames[to][this.frameCounts[to]++] = i;
+    if (this.vec.flags[i] & Flag.TRACED) this.traceStep(node, i, this.nodes[to].spec.name);
+  }
+
+  drop(node: Node, i: number, reason: number): void {
+    const r = node.dropBase + reason;
+    if (this.vec.flags[i] & Flag.DERIVED) this.copyDropTally[r]++;
+    else this.dropTally[r]++;
+    if (this.vec.flags[i] & Flag.TRACED) this.traceStep(node, i, `drop:${this.dropReasons[r].name}`);
+  }
+
+  /** Drops counted outside a batch (timers): `n` original packets for `reason`. */
+  dropCount(node: Node, reason: number, n: number): void {
+    this.dropTally[node.dropBase + reason] += n;
+  }
+
+  sent(node: Node, i: number): void {
+    if (this.vec.flags[i] & Flag.TRACED) this.traceStep(node, i, 'sent');
+  }
+
+  /** The node keeps the packet's bytes (reassembly); the node counts what it holds. */
+  absorb(node: Node, i: number): void {
+    if (this.vec.flags[i] & Flag.TRACED) this.traceStep(node, i, 'absorbed');
+  }
+
+  count(node: Node, counter: number, n: number): void {
+    this.counters.values[node.counterSlots[counter]] += n;
+  }
+
+  private traceStep(node: Node, i: number, verdict: string): void {
+    this.tracer?.step(this.vec.id[i], node.spec.name, verdict, node.describe(this.vec, i));
+  }
+
+  private flushDrops(): void {
+    const values = this.counters.values;
+    const { drops, copyDrops } = this.slots;
+    for (let r = 0; r < this.dropTally.length; r++) {
+      if (this.dropTally[r] !== 0) {
+        values[drops[r]] += this.dropTally[r];
+        this.dropTally[r] = 0;
+      }
+      if (this.copyDropTally[r] !== 0) {
+        values[copyDrops[r]] += this.copyDropTally[r];
+        this.copyDropTally[r] = 0;
+      }
+    }
+  }
+}
+

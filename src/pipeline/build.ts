@@ -1,0 +1,108 @@
+/**
+ * Assembles the graph in the order packets flow (see DESIGN.md's shape), and the per-batch
+ * driver around it. One Pipeline per worker: its vector, its nodes' state, its counters.
+ */
+import { Graph } from '../core/graph.js';
+import type { CounterLayout, Counters } from '../core/counters.js';
+import { Tracer } from '../core/trace.js';
+import { PacketVector } from '../core/vector.js';
+import type { Tables } from '../control/tables.js';
+import type { Sink } from '../io/sink.js';
+import { InnerEthernet } from '../proto/ethernet/input.js';
+import { GeneveDecap } from '../proto/geneve/decap.js';
+import { Ip4Input } from '../proto/ipv4/input.js';
+import { Ip4Reassembly } from '../proto/ipv4/reassembly.js';
+import { Ip6Input } from '../proto/ipv6/input.js';
+import { VxlanDecap } from '../proto/vxlan/decap.js';
+import { Allowlist } from './allowlist.js';
+import { Classify } from './classify.js';
+import type { PipelineContext } from './context.js';
+import { Dnat } from './dnat.js';
+import { Mtu } from './mtu.js';
+import { OuterEthernet, OuterIp4 } from './outer.js';
+import { Select } from './select.js';
+import { TunnelInput } from './tunnel.js';
+import { Tx } from './tx.js';
+
+/** Largest mirrored frame: a 9001-byte jumbo inner packet plus inner and outer headers. */
+export const DEFAULT_SLOT_SIZE = 9216 + 128;
+
+export interface PipelineOptions {
+  tables: Tables;
+  sink: Sink;
+  /** Packets per receive batch. */
+  batchSize?: number;
+  /** Spare slots for copies and fragments, per batch. */
+  spare?: number;
+  slotSize?: number;
+  /** The receiver's arena, when it writes packets straight into the vector. */
+  arena?: Buffer;
+  /** Counters placement (shared memory for workers). */
+  counters?: (layout: CounterLayout) => Counters;
+}
+
+/** Where a batch enters the graph, by what the packets start with. */
+export type Entry = 'ethernet' | 'ip4' | 'tunnel';
+
+export class Pipeline {
+  readonly ctx: PipelineContext;
+  readonly graph: Graph;
+  readonly vec: PacketVector;
+  readonly tracer = new Tracer();
+  private readonly entries: Record<Entry, ReturnType<Graph['node']>>;
+
+  constructor(options: PipelineOptions) {
+    const batchSize = options.batchSize ?? 256;
+    this.vec = new PacketVector({
+      rxCapacity: batchSize,
+      spare: options.spare ?? batchSize * 3,
+      slotSize: options.slotSize ?? DEFAULT_SLOT_SIZE,
+      arena: options.arena,
+    });
+    this.ctx = { tables: options.tables, nowMs: 0, sink: options.sink };
+    const ctx = this.ctx;
+    const nodes = [
+      new OuterEthernet(),
+      new OuterIp4(),
+      new TunnelInput(ctx),
+      new VxlanDecap(ctx),
+      new GeneveDecap(ctx),
+      new InnerEthernet(),
+      new Ip4Input(),
+      new Ip6Input(),
+      new Ip4Reassembly(ctx, options.tables.reassembly.maxDatagrams),
+      new Allowlist(ctx),
+      new Classify(ctx),
+      new Select(ctx),
+      new Dnat(ctx),
+      new Mtu(ctx),
+      new Tx(ctx),
+    ];
+    this.graph = new Graph(nodes, this.vec.capacity, options.counters);
+    this.graph.tracer = this.tracer;
+    this.entries = {
+      ethernet: this.graph.node('outer-ethernet'),
+      ip4: this.graph.node('outer-ip4'),
+      tunnel: this.graph.node('tunnel-input'),
+    };
+  }
+
+  /** Swaps in new tables; takes effect at the next batch. */
+  setTables(tables: Tables): void {
+    this.ctx.tables = tables;
+  }
+
+  /** Runs `received` packets already in slots 0..received-1 (start/end set) from `entry`. */
+  run(received: number, entry: Entry, nowMs: number): void {
+    this.ctx.nowMs = nowMs;
+    this.vec.begin(received);
+    this.graph.run(this.vec, this.entries[entry], received);
+    this.ctx.sink.flush();
+  }
+
+  /** Lets timers run without traffic (reassembly expiry). */
+  tick(nowMs: number): void {
+    this.ctx.nowMs = nowMs;
+    this.graph.tick(nowMs);
+  }
+}

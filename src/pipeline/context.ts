@@ -1,0 +1,13 @@
+/**
+ * What every node of one pipeline shares: the current tables (swapped whole on reload), the
+ * clock of the batch, and the transmit backend.
+ */
+import type { Tables } from '../control/tables.js';
+import type { Sink } from '../io/sink.js';
+
+export interface PipelineContext {
+  tables: Tables;
+  /** Milliseconds, monotonic, set once per batch. */
+  nowMs: number;
+  sink: Sink;
+}

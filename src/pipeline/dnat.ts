@@ -1,0 +1,95 @@
+/**
+ * Destination NAT to the chosen backend: the exporter's source address and port stay, the
+ * destination address (and port, when the backend names one) becomes the backend's. Checksums are
+ * updated incrementally (RFC 1624); an IPv4 UDP checksum of zero ("none") stays zero, and an IPv6
+ * UDP checksum is always left valid (RFC 8200 §8.1 forbids zero).
+ */
+import { defineNode, Node } from '../core/node.js';
+import { bytesToIpv6, numberToIpv4 } from '../core/prefix-set.js';
+import type { PacketVector } from '../core/vector.js';
+import { readU16, readU32, writeU16, writeU32 } from '../proto/bytes.js';
+import { update16, update32 } from '../proto/checksum.js';
+import * as ip4 from '../proto/ipv4/packet.js';
+import * as ip6 from '../proto/ipv6/packet.js';
+import * as udp from '../proto/udp/packet.js';
+import type { PipelineContext } from './context.js';
+import { PROTO_TCP, PROTO_UDP } from './l4.js';
+
+const spec = defineNode({
+  name: 'dnat',
+  next: ['mtu'],
+  errors: { no_port_to_rewrite: 'backend names a port but the packet has no UDP/TCP header' },
+});
+
+const TCP_CHECKSUM = 16;
+
+export class Dnat extends Node<typeof spec> {
+  private readonly ctx: PipelineContext;
+  constructor(ctx: PipelineContext) {
+    super(spec);
+    this.ctx = ctx;
+  }
+
+  process(vec: PacketVector, frame: Uint16Array, count: number): void {
+    const { n, e } = this.spec;
+    const destinations = this.ctx.tables.destinations;
+    for (let k = 0; k < count; k++) {
+      const i = frame[k];
+      const b = destinations[vec.destination[i]].backends[vec.backend[i]];
+      const proto = vec.protocol[i];
+      const l4 = vec.l4[i];
+      const ported = proto === PROTO_UDP || proto === PROTO_TCP;
+      if (b.port !== 0 && (l4 < 0 || !ported)) {
+        this.drop(i, e.no_port_to_rewrite);
+        continue;
+      }
+      const buf = vec.data[i];
+      const l3 = vec.l3[i];
+      // Where the upper-layer checksum sits; -1 when there is none to fix.
+      const csumAt = l4 < 0 ? -1 : proto === PROTO_UDP ? l4 + udp.Field.CHECKSUM : proto === PROTO_TCP ? l4 + TCP_CHECKSUM : -1;
+      let csum = csumAt >= 0 ? readU16(buf, csumAt) : 0;
+      const udpNoChecksum = proto === PROTO_UDP && csum === 0;
+      if (vec.family[i] === 4) {
+        const old = readU32(buf, l3 + ip4.Field.DST);
+        writeU32(buf, l3 + ip4.Field.DST, b.addr4);
+        writeU16(buf, l3 + ip4.Field.CHECKSUM, update32(readU16(buf, l3 + ip4.Field.CHECKSUM), old, b.addr4));
+        csum = update32(csum, old, b.addr4);
+      } else {
+        const dst = l3 + ip6.DST_OFFSET;
+        for (let w = 0; w < 16; w += 2) {
+          const old = (buf[dst + w] << 8) | buf[dst + w + 1];
+          const now = (b.addr6[w] << 8) | b.addr6[w + 1];
+          buf[dst + w] = b.addr6[w];
+          buf[dst + w + 1] = b.addr6[w + 1];
+          csum = update16(csum, old, now);
+        }
+      }
+      if (b.port !== 0) {
+        const oldPort = readU16(buf, l4 + 2);
+        writeU16(buf, l4 + 2, b.port);
+        vec.dstPort[i] = b.port;
+        csum = update16(csum, oldPort, b.port);
+      }
+      if (csumAt >= 0) {
+        if (udpNoChecksum && vec.family[i] === 4) {
+          // "no checksum" stays so: it was never computed, so there is nothing to update.
+        } else if (udpNoChecksum) {
+          const len = vec.end[i] - l4;
+          writeU16(buf, csumAt, 0);
+          writeU16(buf, csumAt, udp.checksum6(buf, l3, l4, len));
+        } else {
+          writeU16(buf, csumAt, proto === PROTO_UDP && csum === 0 ? 0xffff : csum);
+        }
+      }
+      this.next(i, n.mtu);
+    }
+  }
+
+  override describe(vec: PacketVector, i: number): string {
+    const buf = vec.data[i];
+    const l3 = vec.l3[i];
+    const dst = vec.family[i] === 4 ? numberToIpv4(readU32(buf, l3 + ip4.Field.DST)) : `[${bytesToIpv6(buf, l3 + ip6.DST_OFFSET)}]`;
+    const src = vec.family[i] === 4 ? numberToIpv4(readU32(buf, l3 + ip4.Field.SRC)) : `[${bytesToIpv6(buf, l3 + ip6.SRC_OFFSET)}]`;
+    return `${src}:${vec.srcPort[i]} → ${dst}:${vec.dstPort[i]}`;
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Transmit: hands the whole frame to the egress backend once per batch and counts the outcome.
+ * `forwarded` counts received packets that left (a copy or a later fragment is not a new packet);
+ * `packets` counts everything put on the wire.
+ */
+import { defineNode, Node } from '../core/node.js';
+import { Flag, type PacketVector } from '../core/vector.js';
+import { createSendResult } from '../io/sink.js';
+import type { PipelineContext } from './context.js';
+
+const spec = defineNode({
+  name: 'tx',
+  next: [],
+  errors: {},
+  counters: {
+    forwarded: 'received packets forwarded to a backend',
+    packets: 'packets transmitted (copies and fragments included)',
+    bytes: 'IP bytes transmitted',
+    errors: 'packets the egress socket refused',
+  },
+});
+
+export class Tx extends Node<typeof spec> {
+  private readonly ctx: PipelineContext;
+  private readonly result = createSendResult();
+  /** Why the egress last refused a packet, for status. */
+  lastError = '';
+
+  constructor(ctx: PipelineContext) {
+    super(spec);
+    this.ctx = ctx;
+  }
+
+  process(vec: PacketVector, frame: Uint16Array, count: number): void {
+    const { c } = this.spec;
+    let forwarded = 0;
+    for (let k = 0; k < count; k++) {
+      const flags = vec.flags[frame[k]];
+      if ((flags & Flag.DERIVED) === 0) forwarded++;
+      if (flags & Flag.TRACED) this.sent(frame[k]);
+    }
+    const r = this.result;
+    r.sent = r.bytes = r.failed = 0;
+    this.ctx.sink.send(vec, frame, count, this.ctx.tables, r);
+    this.count(c.forwarded, forwarded);
+    this.count(c.packets, r.sent);
+    this.count(c.bytes, r.bytes);
+    if (r.failed) {
+      this.count(c.errors, r.failed);
+      this.lastError = r.lastError;
+    }
+  }
+}
