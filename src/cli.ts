@@ -6,6 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError, MirrorgateError } from './control/errors.js';
 import { registerCommands } from './cli/commands.js';
+import { registerLiveCommands } from './cli/live.js';
 
 const program = new Command()
   .name('mirrorgate')
@@ -15,6 +16,7 @@ const program = new Command()
   .exitOverride();
 
 registerCommands(program);
+registerLiveCommands(program);
 
 try {
   await program.parseAsync(process.argv);

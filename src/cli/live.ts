@@ -1,0 +1,111 @@
+/** Commands that run or talk to a live gateway. */
+import type { Command } from 'commander';
+import { loadConfig } from '../control/config.js';
+import { MirrorgateError } from '../control/errors.js';
+import { createLogger } from '../control/log.js';
+import { ControlServer } from '../control/server.js';
+import { formatTraces, type PacketTrace } from '../core/trace.js';
+import { Gateway } from '../gateway/gateway.js';
+import type { statusOf } from '../gateway/status.js';
+import { formatAccounting } from './report.js';
+
+export function registerLiveCommands(program: Command): void {
+  program
+    .command('run')
+    .description('run the gateway in the foreground; SIGTERM/SIGINT drain and exit 0, SIGHUP reloads')
+    .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
+    .action(async (opts: { config: string }) => {
+      const log = createLogger();
+      const gw = await Gateway.start({ configPath: opts.config, log });
+      let server: ControlServer;
+      try {
+        server = await ControlServer.start(gw);
+      } catch (err) {
+        await gw.stop();
+        throw err;
+      }
+      log.info({ control: server.address }, 'control API listening');
+      await new Promise<void>((resolve) => {
+        process.on('SIGHUP', () => void gw.reload());
+        const stop = (signal: string) => {
+          log.info({ signal }, 'draining and stopping');
+          void gw
+            .stop()
+            .then(() => server.close())
+            .then(resolve);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+    });
+
+  program
+    .command('status')
+    .description("one screen on a running gateway: traffic, drops by reason, destinations")
+    .option('-c, --config <file>', 'config of the gateway (for its control address and token)')
+    .option('--control <host:port>', 'control API address', '127.0.0.1:9090')
+    .option('--json', 'print the status document')
+    .action(async (opts: ControlOptions & { json?: boolean }) => {
+      const s = (await controlRequest(opts, 'GET', '/api/status')) as ReturnType<typeof statusOf>;
+      if (opts.json) return void process.stdout.write(`${JSON.stringify(s)}\n`);
+      process.stdout.write(
+        [
+          `mirrorgate pid ${s.pid}, up ${s.uptimeSeconds} s, config ${s.config} (generation ${s.generation}; reloads ${s.reloads.success} ok, ${s.reloads.failure} failed)`,
+          `listen ${s.listen}, ${s.workers} workers, egress ${s.egress}, ${s.ready ? 'ready' : 'NOT READY'}`,
+          formatAccounting(s.accounting),
+          ...s.destinations.map((d) => `  destination ${d.name}: ${d.balance}, mtu ${d.mtu} → ${d.backends.join(', ')}`),
+        ].join('\n') + '\n',
+      );
+    });
+
+  program
+    .command('trace')
+    .description("capture the next packets' path through the graph, node by node")
+    .option('-c, --config <file>', 'config of the gateway (for its control address and token)')
+    .option('--control <host:port>', 'control API address', '127.0.0.1:9090')
+    .option('-n, --count <n>', 'packets to trace', '10')
+    .option('--wait <ms>', 'how long to wait for traffic', '2000')
+    .option('--json', 'print the traces as JSON')
+    .action(async (opts: ControlOptions & { count: string; wait: string; json?: boolean }) => {
+      const r = (await controlRequest(opts, 'POST', `/api/trace?count=${Number(opts.count)}&waitMs=${Number(opts.wait)}`)) as { traces: PacketTrace[] };
+      if (opts.json) return void process.stdout.write(`${JSON.stringify(r)}\n`);
+      process.stdout.write(r.traces.length ? formatTraces(r.traces) : 'no packets arrived while tracing\n');
+    });
+
+  program
+    .command('reload')
+    .description('ask a running gateway to reload its config file')
+    .option('-c, --config <file>', 'config of the gateway (for its control address and token)')
+    .option('--control <host:port>', 'control API address', '127.0.0.1:9090')
+    .action(async (opts: ControlOptions) => {
+      const r = (await controlRequest(opts, 'POST', '/api/reload')) as { ok: boolean; generation?: number; problems?: string[] };
+      if (r.ok) process.stdout.write(`reloaded: generation ${r.generation}\n`);
+      else throw new MirrorgateError('MG_ERR_CONFIG', `reload rejected, running configuration kept:\n  ${r.problems?.join('\n  ')}`);
+    });
+}
+
+export interface ControlOptions {
+  config?: string;
+  control: string;
+}
+
+/** Calls the control API of a running gateway; its address and token come from the config when given. */
+export async function controlRequest(opts: ControlOptions, method: string, path: string): Promise<unknown> {
+  let address = opts.control;
+  let token = process.env.MIRRORGATE_TOKEN;
+  if (opts.config) {
+    const c = loadConfig(opts.config);
+    const h = c.control.listen.host;
+    address = `${h === '0.0.0.0' ? '127.0.0.1' : h === '::' ? '[::1]' : h.includes(':') ? `[${h}]` : h}:${c.control.listen.port}`;
+    token = c.control.token ?? token;
+  }
+  let res: Response;
+  try {
+    res = await fetch(`http://${address}${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  } catch (err) {
+    throw new MirrorgateError('MG_ERR_CONTROL', `no gateway answers at ${address} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); is it running, and is --control or -c right?`);
+  }
+  const body = await res.json().catch(() => null);
+  if (res.status === 401) throw new MirrorgateError('MG_ERR_CONTROL', `${address}: token required or wrong (set control.token in -c FILE or MIRRORGATE_TOKEN)`);
+  return body;
+}

@@ -1,0 +1,85 @@
+/**
+ * The control API, on localhost by default: health for orchestrators, Prometheus metrics, and the
+ * JSON API the CLI uses (status, reload, trace). A non-loopback listen address requires a token,
+ * enforced by config validation; with a token every route but /healthz requires it.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { MirrorgateError } from './errors.js';
+import { createMetrics } from './metrics.js';
+import type { Gateway } from '../gateway/gateway.js';
+import { statusOf } from '../gateway/status.js';
+
+export class ControlServer {
+  private constructor(private readonly server: Server) {}
+
+  get address(): string {
+    const a = this.server.address();
+    return typeof a === 'object' && a ? `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` : String(a);
+  }
+
+  static async start(gw: Gateway): Promise<ControlServer> {
+    const { host, port } = gw.config.control.listen;
+    const token = gw.config.control.token;
+    const metrics = createMetrics(gw);
+    const server = createServer((req, res) => {
+      handle(gw, metrics, token, req, res).catch((err: Error) => json(res, 500, { error: err.message }));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new MirrorgateError('MG_ERR_CONTROL', `control API ${host}:${port}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ' — another process owns this port; set control.listen' : ''}`)),
+      );
+      server.listen(port, host, () => resolve());
+    });
+    return new ControlServer(server);
+  }
+
+  close(): Promise<void> {
+    return new Promise((r) => {
+      this.server.close(() => r());
+      this.server.closeAllConnections();
+    });
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(`${JSON.stringify(body)}\n`);
+}
+
+function authorized(req: IncomingMessage, token: string | undefined): boolean {
+  if (!token) return true;
+  const given = Buffer.from(req.headers.authorization ?? '');
+  const want = Buffer.from(`Bearer ${token}`);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+async function handle(gw: Gateway, metrics: ReturnType<typeof createMetrics>, token: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://control');
+  const route = `${req.method} ${url.pathname}`;
+  if (route === 'GET /healthz') return void res.end('ok\n');
+  if (!authorized(req, token)) return json(res, 401, { error: 'missing or wrong bearer token' });
+  switch (route) {
+    case 'GET /readyz':
+      res.writeHead(gw.ready ? 200 : 503);
+      return void res.end(gw.ready ? 'ready\n' : 'not ready\n');
+    case 'GET /metrics':
+      res.writeHead(200, { 'content-type': metrics.contentType });
+      return void res.end(await metrics.metrics());
+    case 'GET /api/status':
+      return json(res, 200, statusOf(gw));
+    case 'GET /api/counters':
+      return json(res, 200, gw.counters());
+    case 'POST /api/reload': {
+      const r = await gw.reload();
+      return json(res, r.ok ? 200 : 422, r);
+    }
+    case 'POST /api/trace': {
+      const count = Math.min(Math.max(Number(url.searchParams.get('count') ?? 10) || 10, 1), 1000);
+      const waitMs = Math.min(Math.max(Number(url.searchParams.get('waitMs') ?? 1000) || 1000, 10), 60_000);
+      return json(res, 200, { traces: await gw.trace(count, waitMs) });
+    }
+    default:
+      return json(res, 404, { error: `no route ${route}` });
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * What the main thread and the workers say to each other. Workers block in poll(2) between
+ * batches, so the main thread also raises a flag in shared memory; a worker checks it every loop
+ * and only then reads its message port synchronously.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { Config } from '../control/config.js';
+import type { PacketTrace } from '../core/trace.js';
+
+export type ToWorker =
+  | { type: 'tables'; config: Config; generation: number }
+  | { type: 'trace'; count: number }
+  | { type: 'trace-collect' };
+
+export type FromWorker =
+  | { type: 'ready'; index: number; counterNames: string[]; counters: SharedArrayBuffer; rcvbufBytes: number }
+  | { type: 'applied'; index: number; generation: number }
+  | { type: 'traces'; index: number; traces: PacketTrace[] }
+  | { type: 'error'; index: number; code: string; message: string }
+  | { type: 'stopped'; index: number };
+
+/** Slots of the shared control word array. */
+export const ControlSlot = {
+  /** Bumped by the main thread after each message it posts. */
+  MAILBOX: 0,
+  /** Set to 1 to ask the worker to drain and stop. */
+  STOP: 1,
+} as const;
+
+export interface WorkerSetup {
+  index: number;
+  config: Config;
+  generation: number;
+  batchSize: number;
+  control: SharedArrayBuffer;
+  port: MessagePort;
+}

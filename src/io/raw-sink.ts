@@ -1,0 +1,106 @@
+/**
+ * Source-preserving egress: the rewritten IP packets go out through raw sockets (IP_HDRINCL), one
+ * sendmmsg per family per batch, straight from the vector's arena. A packet whose bytes live
+ * outside the arena (a reassembled datagram) is sent on its own.
+ */
+import type { Tables } from '../control/tables.js';
+import type { PacketVector } from '../core/vector.js';
+import { RawSender } from './native/index.js';
+import type { SendResult, Sink } from './sink.js';
+
+export class RawSink implements Sink {
+  readonly name = 'raw';
+  private readonly v4: RawSender;
+  private readonly v6: RawSender | null;
+  private readonly v6Error: string;
+  private readonly offsets4: Uint32Array;
+  private readonly lengths4: Uint32Array;
+  private readonly dst4: Uint32Array;
+  private readonly offsets6: Uint32Array;
+  private readonly lengths6: Uint32Array;
+  private readonly dst6: Uint8Array;
+  /** One-packet arrays for packets outside the arena. */
+  private readonly one = { offset: new Uint32Array(1), length: new Uint32Array(1), dst4: new Uint32Array(1), dst6: new Uint8Array(16) };
+
+  constructor(capacity: number) {
+    this.v4 = new RawSender({ family: 4 });
+    let v6: RawSender | null = null;
+    let v6Error = '';
+    try {
+      v6 = new RawSender({ family: 6 });
+    } catch (err) {
+      v6Error = (err as { errno?: string }).errno ?? 'EAFNOSUPPORT'; // IPv6 disabled: IPv6 packets count as failed
+    }
+    this.v6 = v6;
+    this.v6Error = v6Error;
+    this.offsets4 = new Uint32Array(capacity);
+    this.lengths4 = new Uint32Array(capacity);
+    this.dst4 = new Uint32Array(capacity);
+    this.offsets6 = new Uint32Array(capacity);
+    this.lengths6 = new Uint32Array(capacity);
+    this.dst6 = new Uint8Array(capacity * 16);
+  }
+
+  send(vec: PacketVector, frame: Uint16Array, count: number, tables: Tables, result: SendResult): void {
+    let n4 = 0;
+    let n6 = 0;
+    const slotSize = vec.slotSize;
+    for (let k = 0; k < count; k++) {
+      const i = frame[k];
+      const b = tables.destinations[vec.destination[i]].backends[vec.backend[i]];
+      const len = vec.end[i] - vec.l3[i];
+      result.bytes += len;
+      if (vec.data[i] !== vec.slot[i]) {
+        this.sendOne(vec.data[i], vec.l3[i], len, vec.family[i], b.addr4, b.addr6, result);
+        continue;
+      }
+      const offset = i * slotSize + vec.l3[i];
+      if (vec.family[i] === 4) {
+        this.offsets4[n4] = offset;
+        this.lengths4[n4] = len;
+        this.dst4[n4] = b.addr4;
+        n4++;
+      } else {
+        this.offsets6[n6] = offset;
+        this.lengths6[n6] = len;
+        this.dst6.set(b.addr6, n6 * 16);
+        n6++;
+      }
+    }
+    if (n4 > 0) this.account(this.v4, this.v4.send(vec.arena, this.offsets4, this.lengths4, this.dst4, n4), n4, result);
+    if (n6 > 0) {
+      if (this.v6) this.account(this.v6, this.v6.send(vec.arena, this.offsets6, this.lengths6, this.dst6, n6), n6, result);
+      else this.fail(n6, this.v6Error, result);
+    }
+  }
+
+  private sendOne(buf: Buffer, off: number, len: number, family: number, addr4: number, addr6: Uint8Array, result: SendResult): void {
+    const one = this.one;
+    one.offset[0] = off;
+    one.length[0] = len;
+    if (family === 4) {
+      one.dst4[0] = addr4;
+      this.account(this.v4, this.v4.send(buf, one.offset, one.length, one.dst4, 1), 1, result);
+    } else if (this.v6) {
+      one.dst6.set(addr6);
+      this.account(this.v6, this.v6.send(buf, one.offset, one.length, one.dst6, 1), 1, result);
+    } else this.fail(1, this.v6Error, result);
+  }
+
+  private account(sender: RawSender, sent: number, tried: number, result: SendResult): void {
+    result.sent += sent;
+    if (sent < tried) this.fail(tried - sent, sender.lastErrno ?? 'EIO', result);
+  }
+
+  private fail(n: number, errno: string, result: SendResult): void {
+    result.failed += n;
+    result.lastError = errno;
+  }
+
+  flush(): void {}
+
+  close(): void {
+    this.v4.close();
+    this.v6?.close();
+  }
+}
