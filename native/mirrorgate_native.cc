@@ -364,6 +364,17 @@ Napi::Value Wait(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), PollFd(fd, ms));
 }
 
+// waitEither(fdA, fdB, timeoutMs) -> bit 1: A readable, bit 2: B readable; 0 = timeout; -1 when
+// either was shut down. Lets one worker serve the VXLAN and the GENEVE socket without spinning.
+Napi::Value WaitEither(const Napi::CallbackInfo& info) {
+  pollfd p[2] = {{FdArg(info, 0), POLLIN, 0}, {FdArg(info, 1), POLLIN, 0}};
+  int ms = static_cast<int>(U32Arg(info, 2, "timeoutMs", INT32_MAX));
+  int r = poll(p, 2, ms);
+  if (r <= 0) return Napi::Number::New(info.Env(), r < 0 && errno != EINTR ? -1 : 0);
+  if ((p[0].revents | p[1].revents) & (POLLHUP | POLLNVAL)) return Napi::Number::New(info.Env(), -1);
+  return Napi::Number::New(info.Env(), (p[0].revents ? 1 : 0) | (p[1].revents ? 2 : 0));
+}
+
 // waitAsync(fd, timeoutMs) -> Promise<1|0|-1>: the same poll on a libuv pool thread,
 // which it occupies until readable or timeout (so keep timeouts short).
 class WaitWorker : public Napi::AsyncWorker {
@@ -413,6 +424,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("recv", Napi::Function::New(env, Recv));
   exports.Set("send", Napi::Function::New(env, Send));
   exports.Set("wait", Napi::Function::New(env, Wait));
+  exports.Set("waitEither", Napi::Function::New(env, WaitEither));
   exports.Set("waitAsync", Napi::Function::New(env, WaitAsync));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown));
   exports.Set("close", Napi::Function::New(env, Close));

@@ -246,6 +246,12 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): { config:
     });
   }
 
+  if (c.egress.mode === 'udp') {
+    for (const [name, family] of destFamily) {
+      if (family === 6) problems.push(`destinations.${name}.backends: egress.mode udp sends from an IPv4 socket; expected IPv4 backends, got IPv6`);
+    }
+  }
+
   const ruleNames = new Set<string>();
   c.rules.forEach((r, i) => {
     if (ruleNames.has(r.name)) problems.push(`rules[${i}].name: rule name ${show(r.name)} is used twice`);

@@ -8,7 +8,7 @@ import { receiveMessageOnPort, workerData, parentPort } from 'node:worker_thread
 import { compileTables } from '../control/tables.js';
 import { Counters } from '../core/counters.js';
 import { MirrorgateError } from '../control/errors.js';
-import { UdpReceiver } from '../io/native/index.js';
+import { UdpReceiver, waitEither, type RecvBuffers } from '../io/native/index.js';
 import { RawSink } from '../io/raw-sink.js';
 import type { Sink } from '../io/sink.js';
 import { UdpSink } from '../io/udp-sink.js';
@@ -29,27 +29,31 @@ function main(): void {
   const batch = setup.batchSize;
   let sink: Sink | undefined;
   let receiver: UdpReceiver | undefined;
+  let geneve: UdpReceiver | undefined;
   try {
     sink = tables.egressMode === 'raw' ? new RawSink(batch * 4) : new UdpSink(batch * 4);
     const pipeline = new Pipeline({ tables, sink, batchSize: batch, counters: (layout) => Counters.shared(layout) });
     const vec = pipeline.vec;
-    receiver = new UdpReceiver({
-      address: setup.config.listen.address,
-      port: setup.config.listen.port,
-      reusePort: true,
-      buffers: {
-        slots: batch,
-        slotSize: vec.slotSize,
-        arena: vec.arena,
-        lengths: new Uint32Array(batch),
-        srcAddr: new Uint32Array(batch),
-        srcPort: new Uint16Array(batch),
-        truncated: new Uint8Array(batch),
-        srcAddr6: null,
-      },
-    });
-    const rx = receiver.buffers;
-    const listenPort = setup.config.listen.port;
+    // Both sockets receive into the vector's own slots: one batch at a time, no copy.
+    const rx: RecvBuffers = {
+      slots: batch,
+      slotSize: vec.slotSize,
+      arena: vec.arena,
+      lengths: new Uint32Array(batch),
+      srcAddr: new Uint32Array(batch),
+      srcPort: new Uint16Array(batch),
+      truncated: new Uint8Array(batch),
+      srcAddr6: null,
+    };
+    const { address, port: listenPort, genevePort } = setup.config.listen;
+    receiver = new UdpReceiver({ address, port: listenPort, reusePort: true, buffers: rx });
+    if (genevePort) {
+      try {
+        geneve = new UdpReceiver({ address, port: genevePort, reusePort: true, buffers: rx });
+      } catch (err) {
+        throw new MirrorgateError((err as MirrorgateError).code, `${(err as Error).message} (listen.genevePort; set it to 0 to receive VXLAN only)`);
+      }
+    }
     post({
       type: 'ready',
       index: setup.index,
@@ -59,8 +63,8 @@ function main(): void {
     });
 
     let seen = Atomics.load(control, ControlSlot.MAILBOX);
-    const runBatch = (): number => {
-      const n = receiver!.recv(batch);
+    const runBatch = (socket: UdpReceiver, dstPort: number): number => {
+      const n = socket.recv(batch);
       if (n === 0) return 0;
       const now = performance.now();
       const ns = Date.now() * 1e6;
@@ -69,7 +73,7 @@ function main(): void {
         vec.end[i] = rx.lengths[i];
         vec.outerSrc[i] = rx.srcAddr[i];
         vec.outerSrcPort[i] = rx.srcPort[i];
-        vec.outerDstPort[i] = listenPort;
+        vec.outerDstPort[i] = dstPort;
         vec.timestampNs[i] = ns;
       }
       pipeline.run(n, 'tunnel', now);
@@ -90,20 +94,23 @@ function main(): void {
           else if (msg.type === 'trace-collect') post({ type: 'traces', index: setup.index, traces: pipeline.tracer.drain() });
         }
       }
-      if (runBatch() === 0) {
+      const got = runBatch(receiver, listenPort) + (geneve ? runBatch(geneve, genevePort) : 0);
+      if (got === 0) {
         pipeline.tick(performance.now());
-        receiver.wait(IDLE_WAIT_MS);
+        if (geneve) waitEither(receiver, geneve, IDLE_WAIT_MS);
+        else receiver.wait(IDLE_WAIT_MS);
       }
     }
-    // Drain: what the kernel already queued on this socket would be lost when it closes.
+    // Drain: what the kernel already queued on these sockets would be lost when they close.
     const until = performance.now() + DRAIN_LIMIT_MS;
-    while (runBatch() > 0 && performance.now() < until);
+    while (runBatch(receiver, listenPort) + (geneve ? runBatch(geneve, genevePort) : 0) > 0 && performance.now() < until);
     post({ type: 'stopped', index: setup.index });
   } catch (err) {
     const e = err as MirrorgateError;
     post({ type: 'error', index: setup.index, code: e.code ?? 'MG_ERR_WORKER', message: e.message ?? String(err) });
   } finally {
     receiver?.close();
+    geneve?.close();
     sink?.close();
   }
 }

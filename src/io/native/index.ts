@@ -39,6 +39,7 @@ interface NativeAddon {
     dst4: Uint32Array | null, dst6: Uint8Array | null, dstPort: Uint16Array | null,
   ): number;
   wait(fd: number, timeoutMs: number): number;
+  waitEither(fdA: number, fdB: number, timeoutMs: number): number;
   waitAsync(fd: number, timeoutMs: number): Promise<number>;
   shutdown(fd: number): void;
   close(fd: number): void;
@@ -173,6 +174,14 @@ function waitResult(r: number): WaitResult {
  */
 export function waitReadable(fd: number, timeoutMs: number): WaitResult {
   return waitResult(native().wait(fd, timeoutMs));
+}
+
+/**
+ * Blocks until either socket is readable: bit 1 for `a`, bit 2 for `b`; 0 on timeout, -1 when
+ * either was closed. One worker serves its VXLAN and GENEVE sockets with it.
+ */
+export function waitEither(a: UdpReceiver, b: UdpReceiver, timeoutMs: number): number {
+  return native().waitEither(a.fd, b.fd, timeoutMs);
 }
 
 /**
