@@ -36,6 +36,8 @@ export interface ReplayResult extends Accounting {
   skipped: number;
   /** What each drop reason seen means. */
   reasons: Record<string, string>;
+  /** Every non-zero counter of the graph (per node, per reason). */
+  counters: Record<string, number>;
   traces: PacketTrace[];
 }
 
@@ -85,7 +87,9 @@ export function replay(options: ReplayOptions): ReplayResult {
       if (pending === vec.rxCapacity) flush();
     }
     flush();
-    const accounting = accountingFrom(pipeline.graph.counters.snapshot());
+    const snapshot = pipeline.graph.counters.snapshot();
+    const accounting = accountingFrom(snapshot);
+    const counters = Object.fromEntries(Object.entries(snapshot).filter(([name, v]) => v !== 0 && !name.endsWith('.ns')));
     const reasons: Record<string, string> = {};
     for (const d of pipeline.graph.dropReasons) {
       if (accounting.drops[d.name] || accounting.copyDrops[d.name]) reasons[d.name] = d.description;
@@ -97,6 +101,7 @@ export function replay(options: ReplayOptions): ReplayResult {
       skipped,
       ...accounting,
       reasons,
+      counters,
       traces: pipeline.tracer.drain(),
     };
   } finally {

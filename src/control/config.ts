@@ -129,6 +129,10 @@ const Destination = z.strictObject({
   balance: z.enum(['hash', 'round-robin', 'replicate']).default('hash'),
   mtu: field((v) => int(v, 576, 65535, 'an MTU')).default(1500),
   df: z.enum(['clear', 'keep']).default('clear'),
+  /** With every backend down: keep sending to all of them ("send", never blackhole) or drop. */
+  whenAllDown: z.enum(['send', 'drop']).default('send'),
+  /** Forward 1 packet in N (samplicator's sampling); 1 forwards all. */
+  sample: z.number().int().min(1).max(1_000_000).default(1),
 });
 
 const AllowlistFile = z.strictObject({ file: z.string().min(1) });

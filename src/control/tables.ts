@@ -15,6 +15,8 @@ export interface Backend extends Endpoint {
   addr6: Uint8Array;
   /** Stable id: hash of the text form, so HRW ownership survives reordering. */
   id: number;
+  /** Slot of this backend's transmit counter in the worker's backend counters. */
+  counterSlot: number;
 }
 
 export interface Destination {
@@ -25,10 +27,22 @@ export interface Destination {
   mtu: number;
   clearDf: boolean;
   backends: Backend[];
-  /** HRW bucket → backend index. */
+  /** Health: 1 when the backend may take traffic. */
+  up: Uint8Array;
+  /** With every backend down: keep sending to all of them (true) rather than drop. */
+  sendWhenAllDown: boolean;
+  /** HRW bucket → backend index, over the backends that are up. */
   hashTable: Int16Array;
+  /**
+   * Per backend, a token unique to this worker that changes whenever the backend (re)joins: a
+   * stream whose templates were delivered under another token must get them again.
+   */
+  tokens: Int32Array;
   /** Round-robin position (per worker: each worker compiles its own tables). */
   rr: number;
+  /** Keep 1 packet in `sample` (samplicator's 1-in-N); 1 keeps all. */
+  sample: number;
+  sampleCounter: number;
 }
 
 export interface Rule {
@@ -76,16 +90,43 @@ function prefixSet(list: Prefix[] | undefined): PrefixSet | null {
   return list ? new PrefixSet(list) : null;
 }
 
-export function compileBackend(e: Endpoint): Backend {
+export function compileBackend(e: Endpoint, counterSlot = -1): Backend {
   return {
     ...e,
     addr4: e.family === 4 ? ipv4ToNumber(e.address) : 0,
     addr6: e.family === 6 ? ipv6ToBytes(e.address) : new Uint8Array(16),
     id: stringId(e.text),
+    counterSlot,
   };
 }
 
-export function compileTables(config: Config, generation = 1): Tables {
+/** Tokens are unique within a worker thread (module state is per thread). */
+let lastToken = 0;
+
+/** Recomputes which backends take traffic after a health change; returns false if none is up. */
+export function applyHealth(d: Destination): boolean {
+  let anyUp = false;
+  for (let b = 0; b < d.up.length; b++) if (d.up[b]) anyUp = true;
+  const eligible = d.backends.map((_, b) => d.up[b] === 1 || (!anyUp && d.sendWhenAllDown));
+  d.hashTable = rendezvousTable(
+    d.backends.map((b) => b.id),
+    d.backends.map((b) => b.weight),
+    eligible,
+  );
+  return anyUp;
+}
+
+/** Marks backend `b` up or down; a backend coming up gets a new token (its templates are stale). */
+export function setBackendUp(d: Destination, b: number, up: boolean): void {
+  if (up && d.up[b] === 0) d.tokens[b] = ++lastToken;
+  d.up[b] = up ? 1 : 0;
+  applyHealth(d);
+}
+
+/** Counter slot of each backend, by "destination/backend"; assigned by the main thread. */
+export type BackendSlots = ReadonlyMap<string, number>;
+
+export function compileTables(config: Config, generation = 1, slots: BackendSlots = new Map()): Tables {
   const tunnelPorts = new Uint8Array(65536);
   tunnelPorts[config.listen.port] = Tunnel.VXLAN;
   if (config.listen.genevePort) tunnelPorts[config.listen.genevePort] = Tunnel.GENEVE;
@@ -93,8 +134,8 @@ export function compileTables(config: Config, generation = 1): Tables {
   const destNames = Object.keys(config.destinations);
   const destinations: Destination[] = destNames.map((name, index) => {
     const d = config.destinations[name];
-    const backends = d.backends.map(compileBackend);
-    return {
+    const backends = d.backends.map((b) => compileBackend(b, slots.get(`${name}/${b.text}`) ?? -1));
+    const dest: Destination = {
       index,
       name,
       family: backends[0].family,
@@ -102,13 +143,16 @@ export function compileTables(config: Config, generation = 1): Tables {
       mtu: d.mtu,
       clearDf: d.df === 'clear',
       backends,
-      hashTable: rendezvousTable(
-        backends.map((b) => b.id),
-        backends.map((b) => b.weight),
-        backends.map(() => true),
-      ),
+      up: new Uint8Array(backends.length).fill(1),
+      sendWhenAllDown: d.whenAllDown === 'send',
+      hashTable: new Int16Array(0),
+      tokens: Int32Array.from(backends, () => ++lastToken),
       rr: 0,
+      sample: d.sample,
+      sampleCounter: 0,
     };
+    applyHealth(dest);
+    return dest;
   });
 
   const rules: Rule[] = config.rules.map((r) => ({

@@ -55,6 +55,8 @@ export class PacketVector {
   readonly rule: Int32Array;
   readonly destination: Int32Array;
   readonly backend: Int32Array;
+  /** Telemetry sequence stream of the packet (see flow/exporters.ts), -1 when none. */
+  readonly stream: Int32Array;
   readonly flags: Uint8Array;
   /** Packet sequence number, for traces. */
   readonly id: Float64Array;
@@ -94,6 +96,7 @@ export class PacketVector {
     this.rule = new Int32Array(n);
     this.destination = new Int32Array(n);
     this.backend = new Int32Array(n);
+    this.stream = new Int32Array(n);
     this.flags = new Uint8Array(n);
     this.id = new Float64Array(n);
     this.timestampNs = new Float64Array(n);
@@ -142,6 +145,7 @@ export class PacketVector {
     this.rule[to] = this.rule[from];
     this.destination[to] = this.destination[from];
     this.backend[to] = this.backend[from];
+    this.stream[to] = this.stream[from];
     this.flags[to] = this.flags[from] | Flag.DERIVED;
     this.id[to] = this.id[from];
     this.timestampNs[to] = this.timestampNs[from];
@@ -155,6 +159,7 @@ export class PacketVector {
     this.rule[i] = -1;
     this.destination[i] = -1;
     this.backend[i] = -1;
+    this.stream[i] = -1;
     this.flags[i] = 0;
   }
 }

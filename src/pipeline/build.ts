@@ -18,6 +18,8 @@ import { Allowlist } from './allowlist.js';
 import { Classify } from './classify.js';
 import type { PipelineContext } from './context.js';
 import { Dnat } from './dnat.js';
+import { FlowMonitor } from './flow-monitor.js';
+import { FlowState } from '../flow/state.js';
 import { Mtu } from './mtu.js';
 import { OuterEthernet, OuterIp4 } from './outer.js';
 import { Select } from './select.js';
@@ -39,6 +41,8 @@ export interface PipelineOptions {
   arena?: Buffer;
   /** Counters placement (shared memory for workers). */
   counters?: (layout: CounterLayout) => Counters;
+  /** Per-backend packet counters, indexed by Backend.counterSlot. */
+  backendPackets?: Float64Array;
 }
 
 /** Where a batch enters the graph, by what the packets start with. */
@@ -49,6 +53,8 @@ export class Pipeline {
   readonly graph: Graph;
   readonly vec: PacketVector;
   readonly tracer = new Tracer();
+  /** Exporter statistics, sequence streams and templates of this pipeline. */
+  readonly flows: FlowState;
   private readonly entries: Record<Entry, ReturnType<Graph['node']>>;
 
   constructor(options: PipelineOptions) {
@@ -59,7 +65,8 @@ export class Pipeline {
       slotSize: options.slotSize ?? DEFAULT_SLOT_SIZE,
       arena: options.arena,
     });
-    this.ctx = { tables: options.tables, nowMs: 0, sink: options.sink };
+    this.ctx = { tables: options.tables, nowMs: 0, sink: options.sink, backendPackets: options.backendPackets ?? new Float64Array(0) };
+    this.flows = new FlowState();
     const ctx = this.ctx;
     const nodes = [
       new OuterEthernet(),
@@ -73,7 +80,8 @@ export class Pipeline {
       new Ip4Reassembly(ctx, options.tables.reassembly.maxDatagrams),
       new Allowlist(ctx),
       new Classify(ctx),
-      new Select(ctx),
+      new FlowMonitor(ctx, this.flows),
+      new Select(ctx, this.flows),
       new Dnat(ctx),
       new Mtu(ctx),
       new Tx(ctx),

@@ -11,7 +11,7 @@ import type { PipelineContext } from './context.js';
 
 const spec = defineNode({
   name: 'classify',
-  next: ['select'],
+  next: ['flow-monitor'],
   errors: { no_rule: 'no rule matched' },
 });
 
@@ -47,7 +47,7 @@ export class Classify extends Node<typeof spec> {
       }
       vec.rule[i] = matched;
       vec.destination[i] = rules[matched].destination;
-      this.next(i, n.select);
+      this.next(i, n['flow-monitor']);
     }
   }
 

@@ -10,4 +10,6 @@ export interface PipelineContext {
   /** Milliseconds, monotonic, set once per batch. */
   nowMs: number;
   sink: Sink;
+  /** Packets selected per backend, by the backend's counter slot (shared with the main thread). */
+  backendPackets: Float64Array;
 }
