@@ -53,7 +53,17 @@ export function registerLiveCommands(program: Command): void {
           `mirrorgate pid ${s.pid}, up ${s.uptimeSeconds} s, config ${s.config} (generation ${s.generation}; reloads ${s.reloads.success} ok, ${s.reloads.failure} failed)`,
           `listen ${s.listen}, ${s.workers} workers, egress ${s.egress}, ${s.ready ? 'ready' : 'NOT READY'}`,
           formatAccounting(s.accounting),
-          ...s.destinations.map((d) => `  destination ${d.name}: ${d.balance}, mtu ${d.mtu} → ${d.backends.join(', ')}`),
+          'destinations:',
+          ...s.destinations.flatMap((d) => [
+            `  ${d.name} (${d.balance}, mtu ${d.mtu}, health check ${d.check})`,
+            ...d.backends.map((b) => `    ${b.up ? 'UP  ' : 'DOWN'} ${b.backend.padEnd(24)} ${String(b.packets).padStart(10)} packets${b.detail ? `  ${b.detail}` : ''}`),
+          ]),
+          'sessions:',
+          ...(s.sessions.length ? s.sessions.map((x) => `  vni ${x.vni} (${x.name}): ${x.packets} packets`) : ['  none seen']),
+          `exporters (top ${s.exporters.rows.length}${s.exporters.untracked ? `, ${s.exporters.untracked} untracked` : ''}):`,
+          ...s.exporters.rows.map(
+            (e) => `  ${e.exporter.padEnd(22)} ${String(e.packets).padStart(10)} packets  ${e.gaps ? `${e.gaps} gaps (${e.lost} lost)` : 'no gaps'}${e.malformed ? `  ${e.malformed} malformed` : ''}`,
+          ),
         ].join('\n') + '\n',
       );
     });

@@ -10,6 +10,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { parsePrefix, type Prefix } from '../core/prefix-set.js';
 import { ConfigError } from './errors.js';
+import { DEFAULT_HEALTH_CHECK, HealthCheckSchema } from '../health/config.js';
 
 /** A field parsed by hand, for messages that say what was expected and what came. */
 function field<T>(parse: (v: unknown) => T | { error: string }) {
@@ -133,6 +134,7 @@ const Destination = z.strictObject({
   whenAllDown: z.enum(['send', 'drop']).default('send'),
   /** Forward 1 packet in N (samplicator's sampling); 1 forwards all. */
   sample: z.number().int().min(1).max(1_000_000).default(1),
+  health: HealthCheckSchema.default(DEFAULT_HEALTH_CHECK),
 });
 
 const AllowlistFile = z.strictObject({ file: z.string().min(1) });
@@ -153,8 +155,13 @@ export const ConfigSchema = z.strictObject({
   destinations: z.record(z.string(), Destination).default({}),
   egress: z.strictObject({ mode: z.enum(['raw', 'udp']).default('raw') }).default({ mode: 'raw' }),
   control: z
-    .strictObject({ listen: HostPort.default({ host: '127.0.0.1', port: 9090 } as never), token: z.string().min(16).optional() })
-    .default({ listen: { host: '127.0.0.1', port: 9090 }, token: undefined } as never),
+    .strictObject({
+      listen: HostPort.default({ host: '127.0.0.1', port: 9090 } as never),
+      token: z.string().min(16).optional(),
+      /** Exporters with their own metric labels; the rest are summed as "other". */
+      topExporters: z.number().int().min(1).max(10_000).default(50),
+    })
+    .default({ listen: { host: '127.0.0.1', port: 9090 }, token: undefined, topExporters: 50 } as never),
   reassembly: z
     .strictObject({
       maxDatagrams: z.number().int().min(1).max(65536).default(256),
@@ -243,6 +250,9 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): { config:
     d.backends.forEach((b, j) => {
       if (b.family !== family) {
         problems.push(`destinations.${name}.backends[${j}]: expected an IPv${family} backend like backends[0], got IPv${b.family} ${show(b.text)}`);
+      }
+      if (b.port === 0 && d.health.check !== 'none' && d.health.port === undefined) {
+        problems.push(`destinations.${name}.health.port: backend ${show(b.text)} has no port to probe; expected health.port or "ip:port" backends`);
       }
       const key = `${b.address}:${b.port}`;
       if (seen.has(key)) problems.push(`destinations.${name}.backends[${j}]: backend ${show(b.text)} is listed twice`);

@@ -5,6 +5,12 @@
 import client from 'prom-client';
 import type { Gateway } from '../gateway/gateway.js';
 
+/** Sets a series to a total read from the workers; counters only offer inc, so callers reset first. */
+function put<L extends string>(m: client.Counter<L> | client.Gauge<L>, labels: Partial<Record<L, string>>, value: number): void {
+  if (m instanceof client.Gauge) m.set(labels, value);
+  else m.inc(labels, value);
+}
+
 export function createMetrics(gw: Gateway): client.Registry {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'mirrorgate_process_' });
@@ -20,7 +26,8 @@ export function createMetrics(gw: Gateway): client.Registry {
       registers: [registry],
       collect(this: client.Counter | client.Gauge) {
         if (name === 'mirrorgate_rx_packets_total') refresh(); // first collector of a scrape reads once
-        (this as client.Gauge).set(get(counter));
+        this.reset();
+        put(this, {}, get(counter));
       },
     } as never);
   };
@@ -41,7 +48,7 @@ export function createMetrics(gw: Gateway): client.Registry {
     registers: [registry],
     collect() {
       this.reset();
-      for (const [name, v] of Object.entries(snapshot)) if (name.startsWith('drop.') && v > 0) this.inc({ reason: name.slice(5) }, v);
+      for (const [name, v] of Object.entries(snapshot)) if (name.startsWith('drop.')) this.inc({ reason: name.slice(5) }, v);
     },
   });
   const perNode = (name: string, help: string, suffix: string, scale = 1) =>
@@ -61,6 +68,57 @@ export function createMetrics(gw: Gateway): client.Registry {
   perNode('mirrorgate_node_packets_total', 'Packets processed by each graph node', 'packets');
   perNode('mirrorgate_node_batches_total', 'Batches processed by each graph node', 'batches');
   perNode('mirrorgate_node_seconds_total', 'Time spent in each graph node', 'ns', 1e-9);
+
+  const labelled = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: L[],
+    rows: () => { labels: Record<L, string>; value: number }[],
+    type: 'counter' | 'gauge' = 'counter',
+  ) => {
+    const Kind = type === 'counter' ? client.Counter : client.Gauge;
+    new Kind({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect(this: client.Counter<L> | client.Gauge<L>) {
+        this.reset();
+        for (const r of rows()) put(this, r.labels, r.value);
+      },
+    } as never);
+  };
+  // Exporters: the top N by traffic plus "other", so a spoofed flood cannot blow up cardinality.
+  let exporters: ReturnType<Gateway['exporters']>['rows'] = [];
+  labelled('mirrorgate_exporter_packets_total', 'Telemetry datagrams per exporter (top N, rest as "other")', ['exporter'], () => {
+    exporters = gw.exporters(gw.config.control.topExporters).rows;
+    return exporters.map((e) => ({ labels: { exporter: e.exporter }, value: e.packets }));
+  });
+  labelled('mirrorgate_exporter_bytes_total', 'Telemetry payload bytes per exporter', ['exporter'], () =>
+    exporters.map((e) => ({ labels: { exporter: e.exporter }, value: e.bytes })),
+  );
+  labelled('mirrorgate_exporter_sequence_gaps_total', 'Sequence gaps per exporter: loss upstream of the gateway', ['exporter'], () =>
+    exporters.map((e) => ({ labels: { exporter: e.exporter }, value: e.gaps })),
+  );
+  labelled('mirrorgate_exporter_sequence_lost_total', 'Units missing in sequence gaps (v5 flows, IPFIX records, v9/sFlow datagrams)', ['exporter'], () =>
+    exporters.map((e) => ({ labels: { exporter: e.exporter }, value: e.lost })),
+  );
+  labelled('mirrorgate_exporter_malformed_total', 'Datagrams on flow ports that did not parse, per exporter', ['exporter'], () =>
+    exporters.map((e) => ({ labels: { exporter: e.exporter }, value: e.malformed })),
+  );
+  labelled('mirrorgate_session_packets_total', 'Mirrored packets per session (VNI)', ['vni'], () =>
+    gw.sessions().map((x) => ({ labels: { vni: String(x.vni) }, value: x.packets })),
+  );
+  labelled('mirrorgate_backend_tx_packets_total', 'Packets sent to each backend', ['destination', 'backend'], () =>
+    gw.backendPackets().map((b) => ({ labels: { destination: b.destination, backend: b.backend }, value: b.packets })),
+  );
+  labelled(
+    'mirrorgate_backend_up',
+    'Backend health: 1 up, 0 down',
+    ['destination', 'backend'],
+    () => gw.backendHealth().map((b) => ({ labels: { destination: b.destination, backend: b.backend }, value: b.up ? 1 : 0 })),
+    'gauge',
+  );
 
   new client.Counter({
     name: 'mirrorgate_config_reloads_total',

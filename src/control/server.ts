@@ -23,7 +23,11 @@ export class ControlServer {
     const token = gw.config.control.token;
     const metrics = createMetrics(gw);
     const server = createServer((req, res) => {
-      handle(gw, metrics, token, req, res).catch((err: Error) => json(res, 500, { error: err.message }));
+      handle(gw, metrics, token, req, res).catch((err: Error) => {
+        gw.log.error({ route: `${req.method} ${req.url}`, err: err.message }, 'control API request failed');
+        if (res.headersSent) res.destroy();
+        else json(res, 500, { error: err.message });
+      });
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
@@ -63,9 +67,11 @@ async function handle(gw: Gateway, metrics: ReturnType<typeof createMetrics>, to
     case 'GET /readyz':
       res.writeHead(gw.ready ? 200 : 503);
       return void res.end(gw.ready ? 'ready\n' : 'not ready\n');
-    case 'GET /metrics':
+    case 'GET /metrics': {
+      const text = await metrics.metrics();
       res.writeHead(200, { 'content-type': metrics.contentType });
-      return void res.end(await metrics.metrics());
+      return void res.end(text);
+    }
     case 'GET /api/status':
       return json(res, 200, statusOf(gw));
     case 'GET /api/counters':

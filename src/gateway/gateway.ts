@@ -13,7 +13,11 @@ import { Counters, CounterLayout, sumSnapshots } from '../core/counters.js';
 import type { PacketTrace } from '../core/trace.js';
 import { loadError, nativeAvailable, RawSender } from '../io/native/index.js';
 import { accountingFrom, type Accounting } from '../pipeline/accounting.js';
+import { BACKEND_SLOTS, type SharedState } from '../pipeline/build.js';
+import { ExporterTable, topExporters, type ExporterStats } from '../flow/exporters.js';
+import { KeyedCounters } from '../core/keyed-counters.js';
 import { InstanceLock } from './instance-lock.js';
+import { HealthMonitor } from '../health/monitor.js';
 import { ControlSlot, type FromWorker, type ToWorker, type WorkerSetup } from './messages.js';
 
 export interface GatewayOptions {
@@ -29,6 +33,7 @@ interface WorkerHandle {
   port: MessagePort;
   control: Int32Array;
   counters: Counters | null;
+  shared: SharedState | null;
   generation: number;
   stopped: boolean;
 }
@@ -48,6 +53,9 @@ export class Gateway {
   private readonly workers: WorkerHandle[] = [];
   private readonly waiters = new Set<(m: FromWorker) => void>();
   private lock: InstanceLock | null = null;
+  private readonly health: HealthMonitor;
+  /** Backend counter slots by "destination/backend"; a slot is never reused for another backend. */
+  readonly slots = new Map<string, number>();
   private stopping: Promise<void> | null = null;
 
   private constructor(
@@ -55,6 +63,42 @@ export class Gateway {
     config: Config,
   ) {
     this.config = config;
+    this.health = new HealthMonitor({ log: options.log });
+    this.health.on('change', (c) => {
+      if (c.to === 'down' && this.allDown(c.destination)) {
+        const policy = this.config.destinations[c.destination]?.whenAllDown === 'drop' ? 'dropping its traffic' : 'still sending to the last-known set';
+        this.log.error({ destination: c.destination }, `every backend of destination ${c.destination} is down; ${policy}`);
+      }
+      for (const w of this.workers) if (!w.stopped) this.post(w, { type: 'health', destination: c.destination, backend: c.backend, up: c.to === 'up' });
+    });
+  }
+
+  private allDown(destination: string): boolean {
+    const states = this.health.states()[destination] ?? {};
+    return Object.values(states).every((s) => s.state === 'down');
+  }
+
+  /** Starts or updates health checks for `config` and tells the workers every backend's state. */
+  private syncHealth(config: Config): void {
+    this.health.update(
+      Object.entries(config.destinations).flatMap(([destination, d]) =>
+        d.backends.map((b) => ({ destination, backend: b.text, host: b.address, port: b.port || (d.health.port ?? 0), check: d.health })),
+      ),
+    );
+    for (const b of this.backendHealth()) {
+      for (const w of this.workers) if (!w.stopped) this.post(w, { type: 'health', destination: b.destination, backend: b.backend, up: b.up });
+    }
+  }
+
+  /** Health of every backend of the running configuration. */
+  backendHealth(): { destination: string; backend: string; up: boolean; since: number; detail: string }[] {
+    const states = this.health.states();
+    return Object.entries(this.config.destinations).flatMap(([destination, d]) =>
+      d.backends.map((b) => {
+        const s = states[destination]?.[b.text];
+        return { destination, backend: b.text, up: s ? s.state === 'up' : true, since: s?.since ?? this.startedAt.getTime(), detail: s?.lastDetail ?? '' };
+      }),
+    );
   }
 
   get log(): Logger {
@@ -77,6 +121,7 @@ export class Gateway {
     });
     try {
       await gw.spawnWorkers();
+      gw.syncHealth(config);
     } catch (err) {
       await gw.stop();
       throw err;
@@ -96,6 +141,16 @@ export class Gateway {
     return this.stopping === null && this.workers.length > 0 && this.workers.every((w) => w.counters !== null && !w.stopped);
   }
 
+  private assignSlots(config: Config): Map<string, number> {
+    for (const [name, d] of Object.entries(config.destinations)) {
+      for (const b of d.backends) {
+        const key = `${name}/${b.text}`;
+        if (!this.slots.has(key) && this.slots.size < BACKEND_SLOTS) this.slots.set(key, this.slots.size);
+      }
+    }
+    return new Map(this.slots);
+  }
+
   private async spawnWorkers(): Promise<void> {
     const n = this.config.workers === 'auto' ? availableParallelism() : this.config.workers;
     const readyAll: Promise<void>[] = [];
@@ -106,12 +161,13 @@ export class Gateway {
         index,
         config: this.config,
         generation: this.generation,
+        slots: this.assignSlots(this.config),
         batchSize: this.options.batchSize ?? 256,
         control: controlBuffer,
         port: channel.port2,
       };
       const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: setup, transferList: [channel.port2] });
-      const handle: WorkerHandle = { index, worker, port: channel.port1, control: new Int32Array(controlBuffer), counters: null, generation: this.generation, stopped: false };
+      const handle: WorkerHandle = { index, worker, port: channel.port1, control: new Int32Array(controlBuffer), counters: null, shared: null, generation: this.generation, stopped: false };
       this.workers.push(handle);
       worker.on('message', (m: FromWorker) => this.onMessage(handle, m));
       worker.on('error', (err) => this.log.error({ worker: index, err: err.message }, 'worker failed'));
@@ -131,8 +187,9 @@ export class Gateway {
   private onMessage(handle: WorkerHandle, m: FromWorker): void {
     if (m.type === 'ready') {
       const layout = new CounterLayout();
-      for (const name of m.counterNames) layout.slot(name);
-      handle.counters = new Counters(layout, m.counters);
+      for (const name of m.shared.counterNames) layout.slot(name);
+      handle.counters = new Counters(layout, m.shared.counters);
+      handle.shared = m.shared;
     } else if (m.type === 'applied') handle.generation = m.generation;
     else if (m.type === 'error') this.log.error({ worker: m.index, code: m.code }, m.message);
     else if (m.type === 'stopped') handle.stopped = true;
@@ -182,9 +239,11 @@ export class Gateway {
     const applied = live.map((w) =>
       this.waitFor((m) => m.type === 'applied' && m.index === w.index && m.generation === generation, APPLY_TIMEOUT_MS),
     );
-    for (const w of live) this.post(w, { type: 'tables', config: next, generation });
+    const slots = this.assignSlots(next);
+    for (const w of live) this.post(w, { type: 'tables', config: next, generation, slots });
     await Promise.all(applied);
     this.config = next;
+    this.syncHealth(next);
     this.generation = generation;
     this.reloads.success++;
     this.lastReloadProblems = [];
@@ -199,6 +258,40 @@ export class Gateway {
 
   accounting(): Accounting {
     return accountingFrom(this.counters());
+  }
+
+  private shared(): SharedState[] {
+    return this.workers.flatMap((w) => (w.shared ? [w.shared] : []));
+  }
+
+  /** The top `n` exporters by packets over all workers, the rest folded into "other". */
+  exporters(n: number): { rows: ExporterStats[]; untracked: number } {
+    const tables = this.shared().map((s) => ExporterTable.read(s.exporters));
+    return { rows: topExporters(tables, n), untracked: tables.reduce((sum, t) => sum + t.untracked, 0) };
+  }
+
+  /** Packets and bytes per mirror session (VNI). */
+  sessions(): { vni: number; name: string; packets: number; bytes: number }[] {
+    const total = new Map<number, [number, number]>();
+    for (const s of this.shared()) {
+      for (const [vni, [packets, bytes]] of KeyedCounters.read(s.sessions).rows) {
+        const t = total.get(vni) ?? [0, 0];
+        total.set(vni, [t[0] + packets, t[1] + bytes]);
+      }
+    }
+    const names = new Map((this.config.sessions ?? []).map((x) => [x.vni, x.name ?? String(x.vni)]));
+    return [...total].map(([vni, [packets, bytes]]) => ({ vni, name: names.get(vni) ?? String(vni), packets, bytes })).sort((a, b) => a.vni - b.vni);
+  }
+
+  /** Packets sent to each backend of the running configuration, by destination. */
+  backendPackets(): { destination: string; backend: string; packets: number }[] {
+    const shared = this.shared().map((s) => new Float64Array(s.backendPackets));
+    return Object.entries(this.config.destinations).flatMap(([destination, d]) =>
+      d.backends.map((b) => {
+        const slot = this.slots.get(`${destination}/${b.text}`) ?? -1;
+        return { destination, backend: b.text, packets: slot < 0 ? 0 : shared.reduce((sum, v) => sum + v[slot], 0) };
+      }),
+    );
   }
 
   /** Traces the next `count` packets (spread over workers) and returns what was seen within `waitMs`. */
@@ -223,6 +316,7 @@ export class Gateway {
         this.log.warn('workers did not stop in time; terminating them');
         await Promise.all(live.map((w) => w.worker.terminate()));
       }
+      this.health.stop();
       this.lock?.release();
       this.log.info({ ...this.accounting(), drops: this.accounting().drops }, 'gateway stopped');
     })();

@@ -6,14 +6,16 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Config } from '../control/config.js';
 import type { PacketTrace } from '../core/trace.js';
+import type { SharedState } from '../pipeline/build.js';
 
 export type ToWorker =
-  | { type: 'tables'; config: Config; generation: number }
+  | { type: 'tables'; config: Config; generation: number; slots: Map<string, number> }
+  | { type: 'health'; destination: string; backend: string; up: boolean }
   | { type: 'trace'; count: number }
   | { type: 'trace-collect' };
 
 export type FromWorker =
-  | { type: 'ready'; index: number; counterNames: string[]; counters: SharedArrayBuffer; rcvbufBytes: number }
+  | { type: 'ready'; index: number; shared: SharedState; rcvbufBytes: number }
   | { type: 'applied'; index: number; generation: number }
   | { type: 'traces'; index: number; traces: PacketTrace[] }
   | { type: 'error'; index: number; code: string; message: string }
@@ -31,6 +33,8 @@ export interface WorkerSetup {
   index: number;
   config: Config;
   generation: number;
+  /** Backend counter slots, by "destination/backend". */
+  slots: Map<string, number>;
   batchSize: number;
   control: SharedArrayBuffer;
   port: MessagePort;

@@ -3,6 +3,8 @@ import type { Gateway } from './gateway.js';
 
 export function statusOf(gw: Gateway) {
   const a = gw.accounting();
+  const health = gw.backendHealth();
+  const backendPackets = gw.backendPackets();
   return {
     pid: process.pid,
     startedAt: gw.startedAt.toISOString(),
@@ -19,8 +21,15 @@ export function statusOf(gw: Gateway) {
       name,
       balance: d.balance,
       mtu: d.mtu,
-      backends: d.backends.map((b) => b.text),
+      check: d.health.check,
+      backends: d.backends.map((b) => {
+        const h = health.find((x) => x.destination === name && x.backend === b.text);
+        const packets = backendPackets.find((x) => x.destination === name && x.backend === b.text)?.packets ?? 0;
+        return { backend: b.text, up: h?.up ?? true, since: new Date(h?.since ?? 0).toISOString(), detail: h?.detail ?? '', packets };
+      }),
     })),
+    sessions: gw.sessions(),
+    exporters: gw.exporters(10),
     accounting: a,
   };
 }

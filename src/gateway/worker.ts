@@ -5,8 +5,7 @@
  * (up to the batch size), sends it, and blocks in poll(2) only when the socket is empty.
  */
 import { receiveMessageOnPort, workerData, parentPort } from 'node:worker_threads';
-import { compileTables } from '../control/tables.js';
-import { Counters } from '../core/counters.js';
+import { applyHealth, compileTables, setBackendUp, type Tables } from '../control/tables.js';
 import { MirrorgateError } from '../control/errors.js';
 import { UdpReceiver, waitEither, type RecvBuffers } from '../io/native/index.js';
 import { RawSink } from '../io/raw-sink.js';
@@ -25,14 +24,14 @@ const control = new Int32Array(setup.control);
 const post = (m: FromWorker) => parentPort!.postMessage(m);
 
 function main(): void {
-  let tables = compileTables(setup.config, setup.generation);
+  let tables = compileTables(setup.config, setup.generation, setup.slots);
   const batch = setup.batchSize;
   let sink: Sink | undefined;
   let receiver: UdpReceiver | undefined;
   let geneve: UdpReceiver | undefined;
   try {
     sink = tables.egressMode === 'raw' ? new RawSink(batch * 4) : new UdpSink(batch * 4);
-    const pipeline = new Pipeline({ tables, sink, batchSize: batch, counters: (layout) => Counters.shared(layout) });
+    const pipeline = new Pipeline({ tables, sink, batchSize: batch });
     const vec = pipeline.vec;
     // Both sockets receive into the vector's own slots: one batch at a time, no copy.
     const rx: RecvBuffers = {
@@ -54,13 +53,7 @@ function main(): void {
         throw new MirrorgateError((err as MirrorgateError).code, `${(err as Error).message} (listen.genevePort; set it to 0 to receive VXLAN only)`);
       }
     }
-    post({
-      type: 'ready',
-      index: setup.index,
-      counterNames: pipeline.graph.counters.layout.names,
-      counters: pipeline.graph.counters.values.buffer as SharedArrayBuffer,
-      rcvbufBytes: receiver.rcvbufBytes,
-    });
+    post({ type: 'ready', index: setup.index, shared: pipeline.shared(), rcvbufBytes: receiver.rcvbufBytes });
 
     let seen = Atomics.load(control, ControlSlot.MAILBOX);
     const runBatch = (socket: UdpReceiver, dstPort: number): number => {
@@ -87,9 +80,13 @@ function main(): void {
         for (let m = receiveMessageOnPort(setup.port); m; m = receiveMessageOnPort(setup.port)) {
           const msg = m.message as ToWorker;
           if (msg.type === 'tables') {
-            tables = compileTables(msg.config, msg.generation);
+            tables = carryHealth(tables, compileTables(msg.config, msg.generation, msg.slots));
             pipeline.setTables(tables);
             post({ type: 'applied', index: setup.index, generation: msg.generation });
+          } else if (msg.type === 'health') {
+            const d = tables.destinations.find((x) => x.name === msg.destination);
+            const b = d ? d.backends.findIndex((x) => x.text === msg.backend) : -1;
+            if (d && b >= 0) setBackendUp(d, b, msg.up);
           } else if (msg.type === 'trace') pipeline.tracer.arm(msg.count);
           else if (msg.type === 'trace-collect') post({ type: 'traces', index: setup.index, traces: pipeline.tracer.drain() });
         }
@@ -116,3 +113,23 @@ function main(): void {
 }
 
 main();
+
+/**
+ * A reload keeps what the workers know of backend health (and the template tokens that go with
+ * it) for every backend that is still there, so an unchanged destination keeps its hash.
+ */
+function carryHealth(old: Tables, next: Tables): Tables {
+  for (const d of next.destinations) {
+    const before = old.destinations.find((x) => x.name === d.name);
+    if (!before) continue;
+    d.backends.forEach((b, j) => {
+      const k = before.backends.findIndex((x) => x.text === b.text);
+      if (k < 0) return;
+      d.up[j] = before.up[k];
+      d.tokens[j] = before.tokens[k];
+    });
+    d.rr = before.rr % d.backends.length;
+    applyHealth(d);
+  }
+  return next;
+}

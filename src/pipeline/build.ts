@@ -3,7 +3,9 @@
  * driver around it. One Pipeline per worker: its vector, its nodes' state, its counters.
  */
 import { Graph } from '../core/graph.js';
-import type { CounterLayout, Counters } from '../core/counters.js';
+import { Counters } from '../core/counters.js';
+import { KeyedCounters, type KeyedCounterBuffers } from '../core/keyed-counters.js';
+import type { ExporterTableBuffers } from '../flow/exporters.js';
 import { Tracer } from '../core/trace.js';
 import { PacketVector } from '../core/vector.js';
 import type { Tables } from '../control/tables.js';
@@ -39,10 +41,18 @@ export interface PipelineOptions {
   slotSize?: number;
   /** The receiver's arena, when it writes packets straight into the vector. */
   arena?: Buffer;
-  /** Counters placement (shared memory for workers). */
-  counters?: (layout: CounterLayout) => Counters;
-  /** Per-backend packet counters, indexed by Backend.counterSlot. */
-  backendPackets?: Float64Array;
+}
+
+/** Per-backend counter slots a pipeline has (the main thread assigns them, see BackendSlots). */
+export const BACKEND_SLOTS = 1024;
+
+/** Everything a pipeline counts, in shared memory, for the main thread to read. */
+export interface SharedState {
+  counterNames: string[];
+  counters: SharedArrayBuffer;
+  exporters: ExporterTableBuffers;
+  sessions: KeyedCounterBuffers;
+  backendPackets: SharedArrayBuffer;
 }
 
 /** Where a batch enters the graph, by what the packets start with. */
@@ -65,7 +75,14 @@ export class Pipeline {
       slotSize: options.slotSize ?? DEFAULT_SLOT_SIZE,
       arena: options.arena,
     });
-    this.ctx = { tables: options.tables, nowMs: 0, sink: options.sink, backendPackets: options.backendPackets ?? new Float64Array(0) };
+    this.sessionBuffers = KeyedCounters.allocate(1024, 2);
+    this.ctx = {
+      tables: options.tables,
+      nowMs: 0,
+      sink: options.sink,
+      backendPackets: new Float64Array(new SharedArrayBuffer(BACKEND_SLOTS * 8)),
+      sessions: new KeyedCounters(this.sessionBuffers),
+    };
     this.flows = new FlowState();
     const ctx = this.ctx;
     const nodes = [
@@ -86,12 +103,25 @@ export class Pipeline {
       new Mtu(ctx),
       new Tx(ctx),
     ];
-    this.graph = new Graph(nodes, this.vec.capacity, options.counters);
+    this.graph = new Graph(nodes, this.vec.capacity, (layout) => Counters.shared(layout));
     this.graph.tracer = this.tracer;
     this.entries = {
       ethernet: this.graph.node('outer-ethernet'),
       ip4: this.graph.node('outer-ip4'),
       tunnel: this.graph.node('tunnel-input'),
+    };
+  }
+
+  private readonly sessionBuffers: KeyedCounterBuffers;
+
+  /** The shared memory the main thread reads this pipeline's counters from. */
+  shared(): SharedState {
+    return {
+      counterNames: this.graph.counters.layout.names,
+      counters: this.graph.counters.values.buffer as SharedArrayBuffer,
+      exporters: this.flows.exporterBuffers,
+      sessions: this.sessionBuffers,
+      backendPackets: this.ctx.backendPackets.buffer as SharedArrayBuffer,
     };
   }
 

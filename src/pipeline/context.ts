@@ -3,6 +3,7 @@
  * clock of the batch, and the transmit backend.
  */
 import type { Tables } from '../control/tables.js';
+import type { KeyedCounters } from '../core/keyed-counters.js';
 import type { Sink } from '../io/sink.js';
 
 export interface PipelineContext {
@@ -12,4 +13,9 @@ export interface PipelineContext {
   sink: Sink;
   /** Packets selected per backend, by the backend's counter slot (shared with the main thread). */
   backendPackets: Float64Array;
+  /** Packets and bytes per mirror session (VNI). */
+  sessions: KeyedCounters;
 }
+
+/** Fields of a session row in `sessions`. */
+export const SessionField = { PACKETS: 0, BYTES: 1 } as const;

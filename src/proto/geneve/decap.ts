@@ -4,7 +4,7 @@
  */
 import { defineNode, Node } from '../../core/node.js';
 import type { PacketVector } from '../../core/vector.js';
-import type { PipelineContext } from '../../pipeline/context.js';
+import { SessionField, type PipelineContext } from '../../pipeline/context.js';
 import { Decode } from '../result.js';
 import * as geneve from './packet.js';
 
@@ -30,6 +30,7 @@ export class GeneveDecap extends Node<typeof spec> {
   process(vec: PacketVector, frame: Uint16Array, count: number): void {
     const { n, e } = this.spec;
     const sessions = this.ctx.tables.sessions;
+    const counters = this.ctx.sessions;
     const h = this.h;
     for (let k = 0; k < count; k++) {
       const i = frame[k];
@@ -46,6 +47,11 @@ export class GeneveDecap extends Node<typeof spec> {
       if (sessions !== null && !sessions.has(h.vni)) {
         this.drop(i, e.geneve_unknown_vni);
         continue;
+      }
+      const row = counters.base(h.vni);
+      if (row >= 0) {
+        counters.values[row + SessionField.PACKETS]++;
+        counters.values[row + SessionField.BYTES] += vec.end[i] - vec.start[i];
       }
       vec.start[i] += geneve.headerLength(h);
       this.next(i, n['inner-ethernet']);
