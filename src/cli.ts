@@ -7,6 +7,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError, MirrorgateError } from './control/errors.js';
 import { registerCommands } from './cli/commands.js';
 import { registerLiveCommands } from './cli/live.js';
+import { registerObserveCommands } from './cli/observe.js';
 
 const program = new Command()
   .name('mirrorgate')
@@ -17,6 +18,7 @@ const program = new Command()
 
 registerCommands(program);
 registerLiveCommands(program);
+registerObserveCommands(program);
 
 try {
   await program.parseAsync(process.argv);

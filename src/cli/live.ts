@@ -75,9 +75,11 @@ export function registerLiveCommands(program: Command): void {
     .option('--control <host:port>', 'control API address', '127.0.0.1:9090')
     .option('-n, --count <n>', 'packets to trace', '10')
     .option('--wait <ms>', 'how long to wait for traffic', '2000')
+    .option('--filter <terms>', 'keep packets matching all terms: drop, drop:REASON, sent, node:NAME, or text in a step (an address, "vni 123")')
     .option('--json', 'print the traces as JSON')
-    .action(async (opts: ControlOptions & { count: string; wait: string; json?: boolean }) => {
-      const r = (await controlRequest(opts, 'POST', `/api/trace?count=${Number(opts.count)}&waitMs=${Number(opts.wait)}`)) as { traces: PacketTrace[] };
+    .action(async (opts: ControlOptions & { count: string; wait: string; filter?: string; json?: boolean }) => {
+      const query = new URLSearchParams({ count: String(Number(opts.count)), waitMs: String(Number(opts.wait)), filter: opts.filter ?? '' });
+      const r = (await controlRequest(opts, 'POST', `/api/trace?${query}`)) as { traces: PacketTrace[] };
       if (opts.json) return void process.stdout.write(`${JSON.stringify(r)}\n`);
       process.stdout.write(r.traces.length ? formatTraces(r.traces) : 'no packets arrived while tracing\n');
     });

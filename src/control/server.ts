@@ -9,6 +9,7 @@ import { MirrorgateError } from './errors.js';
 import { createMetrics } from './metrics.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { statusOf } from '../gateway/status.js';
+import { parseTraceFilter } from '../core/trace-filter.js';
 
 export class ControlServer {
   private constructor(private readonly server: Server) {}
@@ -83,7 +84,8 @@ async function handle(gw: Gateway, metrics: ReturnType<typeof createMetrics>, to
     case 'POST /api/trace': {
       const count = Math.min(Math.max(Number(url.searchParams.get('count') ?? 10) || 10, 1), 1000);
       const waitMs = Math.min(Math.max(Number(url.searchParams.get('waitMs') ?? 1000) || 1000, 10), 60_000);
-      return json(res, 200, { traces: await gw.trace(count, waitMs) });
+      const filter = url.searchParams.get('filter') ?? '';
+      return json(res, 200, { traces: await gw.trace(count, waitMs, parseTraceFilter(filter), filter.trim() !== '') });
     }
     default:
       return json(res, 404, { error: `no route ${route}` });

@@ -11,6 +11,7 @@ import { ConfigError, MirrorgateError } from '../control/errors.js';
 import type { Logger } from '../control/log.js';
 import { Counters, CounterLayout, sumSnapshots } from '../core/counters.js';
 import type { PacketTrace } from '../core/trace.js';
+import type { TraceFilter } from '../core/trace-filter.js';
 import { loadError, nativeAvailable, RawSender } from '../io/native/index.js';
 import { accountingFrom, type Accounting } from '../pipeline/accounting.js';
 import { BACKEND_SLOTS, type SharedState } from '../pipeline/build.js';
@@ -41,6 +42,8 @@ interface WorkerHandle {
 export type ReloadResult = { ok: true; generation: number } | { ok: false; problems: string[] };
 
 const READY_TIMEOUT_MS = 10_000;
+/** Packets a worker traces at most when a filter picks among them. */
+const TRACE_LIMIT = 1000;
 const APPLY_TIMEOUT_MS = 5_000;
 const STOP_TIMEOUT_MS = 5_000;
 
@@ -294,15 +297,18 @@ export class Gateway {
     );
   }
 
-  /** Traces the next `count` packets (spread over workers) and returns what was seen within `waitMs`. */
-  async trace(count: number, waitMs: number): Promise<PacketTrace[]> {
+  /**
+   * Traces the next packets (each worker up to `count`, or the tracer's limit when filtering) and
+   * returns the first `count` that match `filter`, seen within `waitMs`.
+   */
+  async trace(count: number, waitMs: number, filter: TraceFilter = () => true, filtering = false): Promise<PacketTrace[]> {
     const live = this.workers.filter((w) => !w.stopped);
-    for (const w of live) this.post(w, { type: 'trace', count });
+    for (const w of live) this.post(w, { type: 'trace', count: filtering ? TRACE_LIMIT : count });
     await new Promise((r) => setTimeout(r, waitMs));
     const collected = live.map((w) => this.waitFor((m) => m.type === 'traces' && m.index === w.index, APPLY_TIMEOUT_MS));
     for (const w of live) this.post(w, { type: 'trace-collect' });
     const traces = (await Promise.all(collected)).flatMap((m) => (m.type === 'traces' ? m.traces : []));
-    return traces.sort((a, b) => a.timestampNs - b.timestampNs).slice(0, count);
+    return traces.filter(filter).sort((a, b) => a.timestampNs - b.timestampNs || a.id - b.id).slice(0, count);
   }
 
   /** Asks every worker to drain its socket and stop; resolves when all have (or timed out). */
