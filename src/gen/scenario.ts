@@ -7,7 +7,7 @@
  * packets per Source ID, IPFIX: data records per Observation Domain, sFlow: datagrams per agent
  * and per-data-source sample sequences), sends v9 / IPFIX templates before any data that uses
  * them and again periodically, and uses its own domain IDs. Sequence numbers start at
- * seed-chosen 32-bit values, so a long scenario can wrap them.
+ * seed-chosen 32-bit values (or at `sequenceStart`) and wrap modulo 2^32.
  *
  * Addresses come from documentation ranges only: exporters and ENIs from 198.18.0.0/15 (RFC 2544),
  * flow endpoints from TEST-NET-1/2/3 (RFC 5737) and 2001:db8::/32 (RFC 3849), AS numbers from
@@ -28,7 +28,7 @@ import { type MirrorFrameSpec, buildMirrorFrame, formatIPv4, mirrorFrameLength, 
 export interface ScenarioOptions {
   /** VXLAN VNI of the mirror session. */
   vni: number;
-  /** Exporter (router) IPv4 addresses: the inner source of every datagram. */
+  /** Exporter (router) IPv4 addresses: the inner source of every datagram (at most 250). */
   exporters: readonly string[];
   /** Collector IPv4 address: the inner destination. */
   collector: string;
@@ -37,12 +37,17 @@ export interface ScenarioOptions {
   /** Timestamp of the scenario's start in ns since the epoch (default 2023-11-14T22:13:20Z). */
   startNs?: number;
   seed?: number;
-  /** Datagrams each exporter sends, spread over the protocols (default 40). */
+  /** Datagrams each exporter sends per protocol (default 25). */
   datagramsPerExporter?: number;
   /** Protocols the exporters speak (default all four). */
   protocols?: readonly FlowProtocol[];
   /** Outer destination: the mirror target (default 198.18.255.1). */
   mirrorTarget?: string;
+  /**
+   * Where every sequence counter starts (datagram, flow, record and sample sequences alike), e.g.
+   * 0xfffffff0 to exercise wrap-around; by default each starts at its own seed-chosen value.
+   */
+  sequenceStart?: number;
 }
 
 /** What one frame carries, for tests and tools that check a consumer against the generator. */
@@ -72,16 +77,15 @@ export interface ScenarioFrame {
   info: ScenarioFrameInfo;
 }
 
-export const DEFAULT_SCENARIO: Readonly<Required<Omit<ScenarioOptions, 'protocols'>>> & {
-  readonly protocols: readonly FlowProtocol[];
-} = Object.freeze({
+/** The defaults generateScenario and writeScenario use; sequence counters start seed-chosen. */
+export const DEFAULT_SCENARIO: Readonly<Required<Omit<ScenarioOptions, 'sequenceStart'>>> = Object.freeze({
   vni: 123,
-  exporters: Object.freeze(['198.18.0.11', '198.18.0.12', '198.18.0.13']),
+  exporters: Object.freeze(['198.18.0.11', '198.18.0.12', '198.18.0.13', '198.18.0.14']),
   collector: '203.0.113.10',
   durationMs: 10_000,
   startNs: 1_700_000_000_000_000_000,
   seed: 1,
-  datagramsPerExporter: 40,
+  datagramsPerExporter: 25,
   protocols: Object.freeze(['netflow5', 'netflow9', 'ipfix', 'sflow5'] as FlowProtocol[]),
   mirrorTarget: '198.18.255.1',
 });
@@ -343,7 +347,7 @@ function docAddress6(rng: Rng): Uint8Array {
 
 function randomFlow(rng: Rng, v6: boolean): Flow {
   const r = rng.next();
-  const protocol = r < 0.7 ? 6 : r < 0.95 ? 17 : 1;
+  const protocol = r < 0.7 ? 6 : r < 0.95 ? 17 : v6 ? 58 : 1; // TCP, UDP, ICMP / ICMPv6
   const packets = rng.int(1, 2000);
   const startAgo = rng.int(1000, 60_000);
   const input = rng.pick(IF_INDEXES);
@@ -355,8 +359,9 @@ function randomFlow(rng: Rng, v6: boolean): Flow {
     dst6: docAddress6(rng),
     nextHop: (parseIPv4('198.51.100.1') + rng.int(0, 3)) >>> 0,
     protocol,
-    srcPort: protocol === 1 ? 0 : rng.int(1024, 65535),
-    dstPort: protocol === 1 ? 0x0800 : rng.pick(DST_PORTS),
+    // ICMP flows carry type << 8 | code in the destination port: echo request
+    srcPort: protocol === 1 || protocol === 58 ? 0 : rng.int(1024, 65535),
+    dstPort: protocol === 1 ? 0x0800 : protocol === 58 ? 0x8000 : rng.pick(DST_PORTS),
     tcpFlags: protocol === 6 ? rng.pick([0x02, 0x12, 0x10, 0x18, 0x19, 0x1b, 0x11]) : 0,
     tos: rng.pick([0, 0, 0, 0x28, 0xb8]),
     packets,
@@ -438,9 +443,17 @@ function v9Values(f: Flow, clock: Clock): FieldValue[] {
   const last = u32(clock.uptime - f.endAgo);
   const first = u32(clock.uptime - f.startAgo);
   if (f.v6) {
-    return [f.octets, f.packets, f.protocol, f.tcpFlags, f.srcPort, f.dstPort, f.src6, f.dst6, 48, 48, f.input, f.output, docAddress6Fixed, last, first];
+    // in V9_TEMPLATE_V6 order
+    return [
+      f.octets, f.packets, f.protocol, f.tcpFlags, f.srcPort, f.dstPort, f.src6, f.dst6,
+      48, 48, f.input, f.output, docAddress6Fixed, last, first,
+    ];
   }
-  return [f.octets, f.packets, f.protocol, f.tos, f.tcpFlags, f.srcPort, f.src, 24, f.input, f.dstPort, f.dst, 24, f.output, f.nextHop, f.srcAs, f.dstAs, last, first];
+  // in V9_TEMPLATE_V4 order
+  return [
+    f.octets, f.packets, f.protocol, f.tos, f.tcpFlags, f.srcPort, f.src, 24, f.input,
+    f.dstPort, f.dst, 24, f.output, f.nextHop, f.srcAs, f.dstAs, last, first,
+  ];
 }
 
 
@@ -478,8 +491,13 @@ function ipfixValues(rng: Rng, f: Flow, clock: Clock): FieldValue[] {
   const start = nowMs - f.startAgo;
   const end = nowMs - f.endAgo;
   if (f.v6) {
-    return [f.octets, f.packets, start, end, f.src6, f.dst6, docAddress6Fixed, f.input, f.output, f.srcPort, f.dstPort, f.protocol, f.tcpFlags];
+    // in IPFIX_TEMPLATE_V6 order
+    return [
+      f.octets, f.packets, start, end, f.src6, f.dst6, docAddress6Fixed,
+      f.input, f.output, f.srcPort, f.dstPort, f.protocol, f.tcpFlags,
+    ];
   }
+  // in IPFIX_TEMPLATE_V4 order
   return [
     f.octets,
     f.packets,
@@ -528,7 +546,8 @@ function buildIpfix(rng: Rng, ex: Exporter, clock: Clock, k: number, buf: Buffer
   }
   const sequence = ex.ipfixSequence;
   const domain = 0x10000 + ex.index;
-  const n = ipfix.encodeMessage({ exportTime: clock.unixSecs, sequenceNumber: sequence, observationDomainId: domain }, sets, buf, 0);
+  const header = { exportTime: clock.unixSecs, sequenceNumber: sequence, observationDomainId: domain };
+  const n = ipfix.encodeMessage(header, sets, buf, 0);
   const dataRecords = ipfix.dataRecordCount(sets);
   ex.ipfixSequence = u32(sequence + dataRecords);
   ex.ipfixMessages++;
@@ -556,10 +575,14 @@ function sampledHeader(rng: Rng, frameLength: number): Uint8Array {
   ip.dst = f.dst;
   ip.tos = f.tos;
   p += ipv4.encode(ip, bytes, p);
-  const srcPort = f.srcPort || rng.int(1024, 65535);
-  const dstPort = tcp ? rng.pick([443, 80, 22, 3306]) : rng.pick([53, 123, 443]);
-  writeU16(bytes, p, srcPort);
-  writeU16(bytes, p + 2, dstPort);
+  // TLS over TCP 443 and ESP over UDP 4500 (either direction), with payloads shaped like them, so
+  // that a dissector of the sampled header finds what it expects rather than noise.
+  const service = tcp ? 443 : 4500;
+  const ephemeral = rng.int(1024, 65535);
+  const toService = rng.next() < 0.5;
+  writeU16(bytes, p, toService ? ephemeral : service);
+  writeU16(bytes, p + 2, toService ? service : ephemeral);
+  const l4Length = ip.totalLength - ipv4.MIN_HEADER_LENGTH;
   if (tcp) {
     writeU32(bytes, p + 4, rng.u32()); // sequence number
     writeU32(bytes, p + 8, rng.u32()); // acknowledgment number
@@ -568,10 +591,22 @@ function sampledHeader(rng: Rng, frameLength: number): Uint8Array {
     writeU16(bytes, p + 14, rng.int(1024, 65535)); // window
     // checksum and urgent pointer stay zero: a sampled header cannot carry a checkable checksum
     p += 20;
+    const payload = l4Length - 20;
+    if (payload >= 5 && captured - p >= 5) {
+      // TLS record header (RFC 8446 §5.1): application_data, legacy version 3.3, length
+      bytes.set([0x17, 0x03, 0x03], p);
+      writeU16(bytes, p + 3, payload - 5);
+      p += 5;
+    }
   } else {
-    writeU16(bytes, p + 4, ip.totalLength - ipv4.MIN_HEADER_LENGTH); // UDP length
+    writeU16(bytes, p + 4, l4Length); // UDP length
     // checksum 0: "none", legal over IPv4 (RFC 768)
     p += 8;
+    if (captured - p >= 8) {
+      writeU32(bytes, p, rng.int(256, 0xffffffff)); // ESP SPI (RFC 4303; nonzero, not IKE's marker)
+      writeU32(bytes, p + 4, rng.int(1, 1_000_000)); // ESP sequence number
+      p += 8;
+    }
   }
   for (; p < captured; p++) bytes[p] = rng.int(0, 255);
   return bytes;
@@ -666,11 +701,6 @@ function v4Bytes(v: number): Uint8Array {
 
 // ---- the generator -------------------------------------------------------------------------------
 
-function splitCount(total: number, parts: number): number[] {
-  const base = Math.floor(total / parts);
-  return Array.from({ length: parts }, (_, i) => base + (i < total % parts ? 1 : 0));
-}
-
 /**
  * Yields the mirrored frames of the scenario in time order (ties broken by exporter, then
  * protocol). Deterministic for given options.
@@ -685,9 +715,19 @@ export function* generateScenario(opts: ScenarioOptions): Generator<ScenarioFram
   const collector = parseIPv4(opts.collector);
   if (!(durationMs > 0)) throw new RangeError(`durationMs ${durationMs} must be positive`);
   if (opts.exporters.length > 250) throw new RangeError('at most 250 exporters');
+  if (!Number.isInteger(perExporter) || perExporter < 0) throw new RangeError(`datagramsPerExporter ${perExporter}`);
   parseIPv4(target);
 
   const rng = new Rng(seed);
+  const start32 = opts.sequenceStart;
+  if (start32 !== undefined && !(Number.isInteger(start32) && start32 >= 0 && start32 <= 0xffffffff)) {
+    throw new RangeError(`sequenceStart ${start32} is not a 32-bit value`);
+  }
+  /** A counter's first value: the fixed start if given (the draw still happens, to keep the stream). */
+  const seq = () => {
+    const v = rng.u32();
+    return start32 ?? v;
+  };
   const exporters: Exporter[] = opts.exporters.map((addr, index) => {
     const addrNum = parseIPv4(addr);
     const eniNum = (parseIPv4('198.18.1.0') + index + 1) >>> 0;
@@ -705,14 +745,14 @@ export function* generateScenario(opts: ScenarioOptions): Generator<ScenarioFram
       bootUptime: rng.int(60_000, 90 * 86_400_000),
       srcPorts: { netflow5: port(), netflow9: port(), ipfix: port(), sflow5: port() },
       v9DstPort: PORTS.netflow9[index % 2],
-      v5Sequence: rng.u32(),
-      v9Sequence: rng.u32(),
-      ipfixSequence: rng.u32(),
+      v5Sequence: seq(),
+      v9Sequence: seq(),
+      ipfixSequence: seq(),
       ipfixMessages: 0,
       ipfixFlows: 0,
-      sflowSequence: rng.u32(),
-      sflowFlowSequence: IF_INDEXES.map(() => rng.u32()),
-      sflowCounterSequence: IF_INDEXES.map(() => rng.u32()),
+      sflowSequence: seq(),
+      sflowFlowSequence: IF_INDEXES.map(seq),
+      sflowCounterSequence: IF_INDEXES.map(seq),
       samplePool: IF_INDEXES.map(() => rng.u32()),
       inOctets: IF_INDEXES.map(() => rng.int(0, 2 ** 40)),
       outOctets: IF_INDEXES.map(() => rng.int(0, 2 ** 40)),
@@ -727,9 +767,8 @@ export function* generateScenario(opts: ScenarioOptions): Generator<ScenarioFram
   const durationUs = durationMs * 1000;
   const events: Event[] = [];
   for (const ex of exporters) {
-    const counts = splitCount(perExporter, protocols.length);
     protocols.forEach((protocol, pi) => {
-      const n = counts[pi];
+      const n = perExporter;
       if (n === 0) return;
       const slot = durationUs / n;
       const phase = rng.next();
