@@ -13,7 +13,7 @@ function put<L extends string>(m: client.Counter<L> | client.Gauge<L>, labels: P
 
 export function createMetrics(gw: Gateway): client.Registry {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix: 'mirrorgate_process_' });
+  client.collectDefaultMetrics({ register: registry, prefix: 'mirrorgate_' });
   let snapshot: Record<string, number> = {};
   const refresh = () => (snapshot = gw.counters());
   const get = (name: string) => snapshot[name] ?? 0;

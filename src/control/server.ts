@@ -47,6 +47,15 @@ export class ControlServer {
   }
 }
 
+/** Ready: sockets open in every worker and at least one healthy backend per destination. */
+export function readiness(gw: Gateway): { ready: boolean; reason: string } {
+  if (!gw.ready) return { ready: false, reason: 'workers not running' };
+  const byDest = new Map<string, boolean>();
+  for (const b of gw.backendHealth()) byDest.set(b.destination, (byDest.get(b.destination) ?? false) || b.up);
+  const dead = [...byDest].filter(([, up]) => !up).map(([d]) => d);
+  return dead.length ? { ready: false, reason: `no healthy backend in ${dead.join(', ')}` } : { ready: true, reason: '' };
+}
+
 function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(`${JSON.stringify(body)}\n`);
@@ -62,12 +71,15 @@ function authorized(req: IncomingMessage, token: string | undefined): boolean {
 async function handle(gw: Gateway, metrics: ReturnType<typeof createMetrics>, token: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://control');
   const route = `${req.method} ${url.pathname}`;
+  // Probes stay open (kubelet httpGet cannot send a token); they reveal nothing but liveness.
   if (route === 'GET /healthz') return void res.end('ok\n');
+  if (route === 'GET /readyz') {
+    const r = readiness(gw);
+    res.writeHead(r.ready ? 200 : 503);
+    return void res.end(`${r.ready ? 'ready' : `not ready: ${r.reason}`}\n`);
+  }
   if (!authorized(req, token)) return json(res, 401, { error: 'missing or wrong bearer token' });
   switch (route) {
-    case 'GET /readyz':
-      res.writeHead(gw.ready ? 200 : 503);
-      return void res.end(gw.ready ? 'ready\n' : 'not ready\n');
     case 'GET /metrics': {
       const text = await metrics.metrics();
       res.writeHead(200, { 'content-type': metrics.contentType });
