@@ -103,17 +103,18 @@ export class Graph implements NodeRuntime {
   }
 
   /**
-   * Runs packets 0..received-1 of `vec` (already begun) from node `entry` to the end of the graph.
+   * Runs packets from..to-1 of `vec` (already begun) from node `entry` to the end of the graph.
    */
-  run(vec: PacketVector, entry: Node, received: number): void {
+  run(vec: PacketVector, entry: Node, from: number, to: number): void {
     this.vec = vec;
     const values = this.counters.values;
     const s = this.slots;
     let bytes = 0;
     const frame = this.frames[entry.index];
     const tracer = this.tracer;
-    for (let i = 0; i < received; i++) {
-      frame[i] = i;
+    const received = to - from;
+    for (let k = 0, i = from; i < to; k++, i++) {
+      frame[k] = i;
       bytes += vec.end[i] - vec.start[i];
       const id = this.nextId++;
       vec.id[i] = id;

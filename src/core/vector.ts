@@ -108,6 +108,11 @@ export class PacketVector {
     for (let i = 0; i < received; i++) this.reset(i);
   }
 
+  /** Gives back every spare slot taken since the batch began (between sub-batches). */
+  releaseSpares(received: number): void {
+    this.count = received;
+  }
+
   /** Takes a spare slot for a new packet; -1 when the batch has none left. */
   alloc(): number {
     if (this.count >= this.capacity) return -1;

@@ -20,6 +20,8 @@ const IDLE_WAIT_MS = 20;
 const DRAIN_LIMIT_MS = 1000;
 
 const setup = workerData as WorkerSetup;
+/** Wall-clock milliseconds that never step backwards (packet timestamps and timers share it). */
+const clockMs = () => performance.timeOrigin + performance.now();
 const control = new Int32Array(setup.control);
 const post = (m: FromWorker) => parentPort!.postMessage(m);
 
@@ -59,8 +61,8 @@ function main(): void {
     const runBatch = (socket: UdpReceiver, dstPort: number): number => {
       const n = socket.recv(batch);
       if (n === 0) return 0;
-      const now = performance.now();
-      const ns = Date.now() * 1e6;
+      const now = clockMs();
+      const ns = now * 1e6;
       for (let i = 0; i < n; i++) {
         vec.start[i] = 0;
         vec.end[i] = rx.lengths[i];
@@ -93,7 +95,7 @@ function main(): void {
       }
       const got = runBatch(receiver, listenPort) + (geneve ? runBatch(geneve, genevePort) : 0);
       if (got === 0) {
-        pipeline.tick(performance.now());
+        pipeline.tick(clockMs());
         if (geneve) waitEither(receiver, geneve, IDLE_WAIT_MS);
         else receiver.wait(IDLE_WAIT_MS);
       }

@@ -8,7 +8,7 @@ import { KeyedCounters, type KeyedCounterBuffers } from '../core/keyed-counters.
 import type { ExporterTableBuffers } from '../flow/exporters.js';
 import { Tracer } from '../core/trace.js';
 import { PacketVector } from '../core/vector.js';
-import type { Tables } from '../control/tables.js';
+import { Balance, type Tables } from '../control/tables.js';
 import type { Sink } from '../io/sink.js';
 import { InnerEthernet } from '../proto/ethernet/input.js';
 import { GeneveDecap } from '../proto/geneve/decap.js';
@@ -89,8 +89,8 @@ export class Pipeline {
       new OuterEthernet(),
       new OuterIp4(),
       new TunnelInput(ctx),
-      new VxlanDecap(ctx),
       new GeneveDecap(ctx),
+      new VxlanDecap(ctx),
       new InnerEthernet(),
       new Ip4Input(),
       new Ip6Input(),
@@ -130,13 +130,56 @@ export class Pipeline {
     this.ctx.tables = tables;
   }
 
-  /** Runs `received` packets already in slots 0..received-1 (start/end set) from `entry`. */
+  /**
+   * Runs `received` packets already in slots 0..received-1 (start/end set) from `entry`. A batch
+   * whose copies and fragments could outgrow the spare slots (jumbo frames to a small MTU,
+   * replication) runs as several sub-batches, so no packet is dropped for want of a buffer.
+   */
   run(received: number, entry: Entry, nowMs: number): void {
     this.ctx.nowMs = nowMs;
-    this.vec.begin(received);
-    this.graph.run(this.vec, this.entries[entry], received);
+    const vec = this.vec;
+    vec.begin(received);
+    const spare = vec.capacity - vec.rxCapacity;
+    const { copies, fragmentData } = this.spareCost();
+    let from = 0;
+    let need = 0;
+    for (let i = 0; i < received; i++) {
+      // Copies, a template datagram ahead of each, and the extra fragments of each.
+      const cost = 2 * copies - 1 + copies * Math.floor((vec.end[i] - vec.start[i] - 1) / fragmentData);
+      if (need + cost > spare && i > from) {
+        this.graph.run(vec, this.entries[entry], from, i);
+        vec.releaseSpares(received);
+        from = i;
+        need = 0;
+      }
+      need += cost;
+    }
+    this.graph.run(vec, this.entries[entry], from, received);
     this.ctx.sink.flush();
   }
+
+  /**
+   * Worst case of spare slots one packet can take under the current tables: a copy per extra
+   * backend of the widest replicating destination, a template datagram for each copy, and
+   * fragments of each for the smallest MTU.
+   */
+  private spareCost(): { copies: number; fragmentData: number } {
+    const t = this.ctx.tables;
+    if (t !== this.costOf) {
+      let copies = 1;
+      let fragmentData = 65535;
+      for (const d of t.destinations) {
+        if (d.balance === Balance.REPLICATE) copies = Math.max(copies, d.backends.length);
+        fragmentData = Math.min(fragmentData, Math.max(8, (d.mtu - 60) & ~7)); // 60: the largest IPv4 header
+      }
+      this.costOf = t;
+      this.cost = { copies, fragmentData };
+    }
+    return this.cost;
+  }
+
+  private costOf: Tables | null = null;
+  private cost = { copies: 1, fragmentData: 65535 };
 
   /** Lets timers run without traffic (reassembly expiry). */
   tick(nowMs: number): void {

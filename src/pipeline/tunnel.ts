@@ -11,7 +11,7 @@ import type { PipelineContext } from './context.js';
 
 const spec = defineNode({
   name: 'tunnel-input',
-  next: ['vxlan-decap', 'geneve-decap'],
+  next: ['geneve-decap', 'vxlan-decap'],
   errors: {
     source_not_allowed: 'outer source not in listen.sources',
     not_tunnel_port: 'UDP to a port that carries no tunnel',

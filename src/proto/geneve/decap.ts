@@ -1,21 +1,27 @@
 /**
- * GENEVE decapsulation (a Gateway Load Balancer endpoint as mirror target): options skipped by
- * length, only Ethernet payloads accepted, same session check as VXLAN.
+ * GENEVE decapsulation, options skipped by length. Two payloads occur: an Ethernet frame (a
+ * GENEVE mirror session; same session check as VXLAN), or — behind an AWS Gateway Load Balancer
+ * endpoint as mirror target — the IPv4 packet the GWLB received, which is itself the VXLAN mirror
+ * copy; its IPv4/UDP headers are stripped here and the VXLAN node checks that session's VNI.
  */
 import { defineNode, Node } from '../../core/node.js';
 import type { PacketVector } from '../../core/vector.js';
 import { SessionField, type PipelineContext } from '../../pipeline/context.js';
 import { Decode } from '../result.js';
 import * as geneve from './packet.js';
+import * as ip4 from '../ipv4/packet.js';
+import * as udp from '../udp/packet.js';
+import { Tunnel } from '../../control/tables.js';
 
 const spec = defineNode({
   name: 'geneve-decap',
-  next: ['inner-ethernet'],
+  next: ['vxlan-decap', 'inner-ethernet'],
   errors: {
     geneve_truncated: 'GENEVE header or options truncated',
     geneve_malformed: 'GENEVE version not 0 (RFC 8926)',
-    geneve_not_ethernet: 'GENEVE payload is not Ethernet (protocol type not 0x6558)',
+    geneve_not_ethernet: 'GENEVE payload is neither Ethernet nor IPv4',
     geneve_unknown_vni: 'GENEVE VNI not configured in sessions',
+    geneve_inner_not_vxlan: 'GENEVE carries an IPv4 packet that is not a VXLAN mirror copy',
   },
 });
 
@@ -40,6 +46,16 @@ export class GeneveDecap extends Node<typeof spec> {
         continue;
       }
       vec.vni[i] = h.vni;
+      if (h.protocolType === geneve.PROTOCOL_IPV4) {
+        const vxlanAt = this.vxlanInside(vec.data[i], vec.start[i] + geneve.headerLength(h), vec.end[i]);
+        if (vxlanAt < 0) {
+          this.drop(i, e.geneve_inner_not_vxlan);
+          continue;
+        }
+        vec.start[i] = vxlanAt;
+        this.next(i, n['vxlan-decap']);
+        continue;
+      }
       if (h.protocolType !== geneve.PROTOCOL_ETHERNET) {
         this.drop(i, e.geneve_not_ethernet);
         continue;
@@ -57,6 +73,18 @@ export class GeneveDecap extends Node<typeof spec> {
       this.next(i, n['inner-ethernet']);
     }
   }
+
+  /** Start of the VXLAN header inside an IPv4/UDP mirror copy, or -1. */
+  private vxlanInside(buf: Buffer, off: number, end: number): number {
+    if (ip4.decode(buf, off, end, this.ip) !== Decode.OK || this.ip.protocol !== udp.PROTOCOL || ip4.isFragment(this.ip)) return -1;
+    const u = off + this.ip.headerLength;
+    if (udp.decode(buf, u, end, this.udp) !== Decode.OK) return -1;
+    if (this.ctx.tables.tunnelPorts[this.udp.dstPort] !== Tunnel.VXLAN) return -1;
+    return u + udp.HEADER_LENGTH;
+  }
+
+  private readonly ip = ip4.create();
+  private readonly udp = udp.create();
 
   override describe(vec: PacketVector, i: number): string {
     return `vni ${vec.vni[i]}`;

@@ -17,9 +17,13 @@ import { readU16, writeU16 } from '../bytes.js';
 import { Decode, type DecodeResult } from '../result.js';
 
 export const BASE_LENGTH = 8;
+/** The 6-bit Opt Len field counts 4-byte words. */
+export const MAX_OPTIONS_LENGTH = 0x3f * 4;
 export const UDP_PORT = 6081;
 /** Protocol Type for an Ethernet payload (Transparent Ethernet Bridging). */
 export const PROTOCOL_ETHERNET = 0x6558;
+/** Protocol Type for an IPv4 payload (what an AWS Gateway Load Balancer sends). */
+export const PROTOCOL_IPV4 = 0x0800;
 export const FLAG_OAM = 0x80;
 export const FLAG_CRITICAL = 0x40;
 
@@ -62,6 +66,8 @@ export function headerLength(h: GeneveHeader): number {
 
 export function encode(h: GeneveHeader, buf: Uint8Array, off: number): number {
   const len = encodingLength(h);
+  // Longer options would spill into the version bits of the first byte.
+  if (len - BASE_LENGTH > MAX_OPTIONS_LENGTH) throw new RangeError(`geneve: ${len - BASE_LENGTH} option bytes, at most ${MAX_OPTIONS_LENGTH}`);
   if (buf.length - off < len) throw new RangeError(`geneve: need ${len} bytes at offset ${off}`);
   buf[off] = ((h.version & 0x3) << 6) | ((len - BASE_LENGTH) >>> 2);
   buf[off + 1] = h.flags & (FLAG_OAM | FLAG_CRITICAL);

@@ -101,12 +101,14 @@ export class Ip4Reassembly extends Node<typeof spec> {
 
   process(vec: PacketVector, frame: Uint16Array, count: number): void {
     const { n, e, c } = this.spec;
-    this.expire(this.ctx.nowMs);
     let held = 0;
     let merged = 0;
     let reassembled = 0;
     for (let k = 0; k < count; k++) {
       const i = frame[k];
+      // Each fragment's own arrival time: a replayed batch can span minutes of capture.
+      const now = vec.timestampNs[i] / 1e6;
+      this.expire(now);
       const buf = vec.data[i];
       const l3 = vec.l3[i];
       const hl = (buf[l3] & 0x0f) * 4;
@@ -122,7 +124,7 @@ export class Ip4Reassembly extends Node<typeof spec> {
         this.drop(i, e.frag_too_big);
         continue;
       }
-      const x = this.lookup(buf, l3);
+      const x = this.lookup(buf, l3, now);
       if (x < 0) {
         this.drop(i, e.reassembly_busy);
         continue;
@@ -197,7 +199,7 @@ export class Ip4Reassembly extends Node<typeof spec> {
   }
 
   /** Finds the context of this fragment's datagram, taking a new one if there is none (-1). */
-  private lookup(buf: Buffer, l3: number): number {
+  private lookup(buf: Buffer, l3: number, now: number): number {
     const src = readU32(buf, l3 + ip4.Field.SRC);
     const dst = readU32(buf, l3 + ip4.Field.DST);
     // id and protocol in one word: RFC 791 keys reassembly on both.
@@ -218,7 +220,7 @@ export class Ip4Reassembly extends Node<typeof spec> {
     this.total[x] = -1;
     this.headerLength[x] = 0;
     this.held[x] = 0;
-    this.created[x] = this.ctx.nowMs;
+    this.created[x] = now;
     this.chain[x] = this.heads[b];
     this.heads[b] = x;
     this.older[x] = this.newest;
