@@ -11,6 +11,7 @@ export const Tunnel = { NONE: 0, VXLAN: 1, GENEVE: 2 } as const;
 export const Balance = { HASH: 0, ROUND_ROBIN: 1, REPLICATE: 2 } as const;
 
 export interface Backend extends Endpoint {
+  /** IPv4 address as int32 (readI32's form). */
   addr4: number;
   addr6: Uint8Array;
   /** Stable id: hash of the text form, so HRW ownership survives reordering. */
@@ -93,7 +94,7 @@ function prefixSet(list: Prefix[] | undefined): PrefixSet | null {
 export function compileBackend(e: Endpoint, counterSlot = -1): Backend {
   return {
     ...e,
-    addr4: e.family === 4 ? ipv4ToNumber(e.address) : 0,
+    addr4: e.family === 4 ? ipv4ToNumber(e.address) | 0 : 0,
     addr6: e.family === 6 ? ipv6ToBytes(e.address) : new Uint8Array(16),
     id: stringId(e.text),
     counterSlot,

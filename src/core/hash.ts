@@ -4,25 +4,28 @@
  * takes an even share from each of the others.
  */
 
-/** murmur3's 32-bit finaliser: full avalanche, a handful of multiplies. */
+/**
+ * murmur3's 32-bit finaliser: full avalanche, a handful of multiplies. Results are signed int32
+ * (unboxed in V8); mask them for a bucket, `>>> 0` them for arithmetic.
+ */
 export function mix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h | 0;
 }
 
 export function combine(a: number, b: number): number {
-  return mix32((a ^ Math.imul(b, 0x9e3779b1)) >>> 0);
+  return mix32(a ^ Math.imul(b, 0x9e3779b1));
 }
 
 /** Hash of the 16-byte address at `off`. */
 export function hash16(buf: Uint8Array, off: number): number {
   let h = 0x6a09e667;
   for (let k = 0; k < 16; k += 4) {
-    const w = ((buf[off + k] << 24) | (buf[off + k + 1] << 16) | (buf[off + k + 2] << 8) | buf[off + k + 3]) >>> 0;
+    const w = (buf[off + k] << 24) | (buf[off + k + 1] << 16) | (buf[off + k + 2] << 8) | buf[off + k + 3];
     h = combine(h, w);
   }
   return h;
@@ -48,7 +51,7 @@ export function rendezvousTable(
     let bestScore = -Infinity;
     for (let j = 0; j < backendIds.length; j++) {
       if (!eligible[j]) continue;
-      const u = (combine(mix32(b + 1), backendIds[j]) + 1) / 4294967297; // in (0, 1)
+      const u = ((combine(mix32(b + 1), backendIds[j]) >>> 0) + 1) / 4294967297; // in (0, 1)
       const score = -weights[j] / Math.log(u);
       if (score > bestScore) {
         bestScore = score;
@@ -64,5 +67,5 @@ export function rendezvousTable(
 export function stringId(text: string): number {
   let h = 0x811c9dc5; // FNV-1a, then mixed
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return mix32(h >>> 0);
+  return mix32(h);
 }

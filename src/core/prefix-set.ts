@@ -40,7 +40,10 @@ export function numberToIpv4(v: number): string {
 }
 
 export function ipv6ToBigInt(text: string): bigint {
-  let t = text;
+  // A zone index ("fe80::1%eth0", RFC 4007 §11) names an interface, not address bits; left on,
+  // it hid a dotted IPv4 tail ("::ffff:1.2.3.4%1" read as ::ffff:0.0.0.1).
+  const zone = text.indexOf('%');
+  let t = zone < 0 ? text : text.slice(0, zone);
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(t);
   if (v4) {
     const n = ipv4ToNumber(v4[1]);
@@ -92,10 +95,15 @@ export function formatPrefix(p: Prefix): string {
   return `${addr}/${p.length}`;
 }
 
+const SIGN = 0x80000000 | 0;
+
 export class PrefixSet {
-  /** IPv4 ranges: starts[k]..ends[k] inclusive, sorted, disjoint. */
-  private readonly starts4: Uint32Array;
-  private readonly ends4: Uint32Array;
+  /**
+   * IPv4 ranges: starts[k]..ends[k] inclusive, sorted, disjoint, stored with the top bit flipped
+   * so signed int32 comparison keeps address order and lookups take unboxed int32 addresses.
+   */
+  private readonly starts4: Int32Array;
+  private readonly ends4: Int32Array;
   /** IPv6 ranges as four big-endian 32-bit words each. */
   private readonly starts6: Uint32Array;
   private readonly ends6: Uint32Array;
@@ -114,8 +122,8 @@ export class PrefixSet {
     this.size = size;
     const m4 = mergeRanges(v4);
     const m6 = mergeRanges(v6);
-    this.starts4 = Uint32Array.from(m4, (r) => Number(r[0]));
-    this.ends4 = Uint32Array.from(m4, (r) => Number(r[1]));
+    this.starts4 = Int32Array.from(m4, (r) => Number(r[0]) ^ SIGN);
+    this.ends4 = Int32Array.from(m4, (r) => Number(r[1]) ^ SIGN);
     this.starts6 = new Uint32Array(m6.length * 4);
     this.ends6 = new Uint32Array(m6.length * 4);
     m6.forEach(([s, e], k) => {
@@ -142,7 +150,9 @@ export class PrefixSet {
     return { v4: this.starts4.length, v6: this.starts6.length / 4 };
   }
 
+  /** `addr` as read by readI32 or readU32 (the same 32 bits either way). */
   has4(addr: number): boolean {
+    addr ^= SIGN;
     const starts = this.starts4;
     let lo = 0;
     let hi = starts.length - 1;
@@ -176,7 +186,7 @@ export class PrefixSet {
 function compare6(buf: Uint8Array, off: number, words: Uint32Array, w: number): number {
   for (let k = 0; k < 4; k++) {
     const p = off + k * 4;
-    const a = ((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0;
+    const a = ((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0; // compared with Uint32 words: unsigned
     const b = words[w + k];
     if (a !== b) return a < b ? -1 : 1;
   }

@@ -47,7 +47,8 @@ export class PacketVector {
   readonly srcPort: Uint16Array;
   readonly dstPort: Uint16Array;
   /** Outer (mirror) header facts: the ENI that mirrored, the UDP ports, the session. */
-  readonly outerSrc: Uint32Array;
+  /** IPv4 outer source as int32 (the 32 bits of the address; see readI32). */
+  readonly outerSrc: Int32Array;
   readonly outerSrcPort: Uint16Array;
   readonly outerDstPort: Uint16Array;
   readonly vni: Int32Array;
@@ -89,7 +90,7 @@ export class PacketVector {
     this.protocol = new Uint8Array(n);
     this.srcPort = new Uint16Array(n);
     this.dstPort = new Uint16Array(n);
-    this.outerSrc = new Uint32Array(n);
+    this.outerSrc = new Int32Array(n);
     this.outerSrcPort = new Uint16Array(n);
     this.outerDstPort = new Uint16Array(n);
     this.vni = new Int32Array(n);

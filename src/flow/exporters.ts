@@ -48,8 +48,8 @@ export interface ExporterStats {
 export class ExporterTable {
   readonly capacity: number;
   readonly stats: Float64Array;
-  /** Addresses, 4 words per row; an IPv4 exporter is ::ffff:a.b.c.d (RFC 4291 §2.5.5.2). */
-  private readonly addrs: Uint32Array;
+  /** Addresses, 4 int32 words per row; an IPv4 exporter is ::ffff:a.b.c.d (RFC 4291 §2.5.5.2). */
+  private readonly addrs: Int32Array;
   private readonly header: Int32Array;
   private readonly buckets: Int32Array;
   private readonly next: Int32Array;
@@ -57,7 +57,7 @@ export class ExporterTable {
   constructor(buffers: ExporterTableBuffers) {
     this.capacity = buffers.capacity;
     this.stats = new Float64Array(buffers.stats);
-    this.addrs = new Uint32Array(buffers.addrs);
+    this.addrs = new Int32Array(buffers.addrs);
     this.header = new Int32Array(buffers.header);
     let n = 1;
     while (n < this.capacity * 2) n <<= 1;
@@ -74,7 +74,7 @@ export class ExporterTable {
     };
   }
 
-  /** Row of an IPv4 exporter, added on first sight; -1 when the table is full. */
+  /** Row of an IPv4 exporter (address as readI32 gives it), added on first sight; -1 when full. */
   row4(addr: number): number {
     const b = mix32(addr) & (this.buckets.length - 1);
     for (let r = this.buckets[b]; r >= 0; r = this.next[r]) {
@@ -101,7 +101,7 @@ export class ExporterTable {
     if (r >= 0) {
       for (let k = 0; k < 4; k++) {
         const p = off + k * 4;
-        this.addrs[r * 4 + k] = ((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0;
+        this.addrs[r * 4 + k] = (buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3];
       }
       Atomics.store(this.header, USED, r + 1);
     }
@@ -111,7 +111,7 @@ export class ExporterTable {
   private same6(r: number, buf: Uint8Array, off: number): boolean {
     for (let k = 0; k < 4; k++) {
       const p = off + k * 4;
-      if (this.addrs[r * 4 + k] !== (((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0)) return false;
+      if (this.addrs[r * 4 + k] !== ((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3])) return false;
     }
     return true;
   }
@@ -131,7 +131,7 @@ export class ExporterTable {
   static read(buffers: ExporterTableBuffers): { rows: ExporterStats[]; untracked: number } {
     const header = new Int32Array(buffers.header);
     const stats = new Float64Array(buffers.stats);
-    const addrs = new Uint32Array(buffers.addrs);
+    const addrs = new Int32Array(buffers.addrs);
     const used = Atomics.load(header, USED);
     const rows: ExporterStats[] = [];
     const bytes = new Uint8Array(16);
@@ -140,7 +140,8 @@ export class ExporterTable {
       let exporter: string;
       if (addrs[w] === 0 && addrs[w + 1] === 0 && addrs[w + 2] === 0xffff) exporter = numberToIpv4(addrs[w + 3]);
       else {
-        for (let k = 0; k < 4; k++) new DataView(bytes.buffer).setUint32(k * 4, addrs[w + k]);
+        const view = new DataView(bytes.buffer);
+        for (let k = 0; k < 4; k++) view.setInt32(k * 4, addrs[w + k]);
         exporter = bytesToIpv6(bytes);
       }
       const s = r * STRIDE;
@@ -205,10 +206,12 @@ export class SequenceStreams {
   readonly capacity: number;
   private readonly row: Int32Array;
   private readonly protocol: Uint8Array;
-  private readonly domain: Uint32Array;
-  private readonly agent: Uint32Array;
-  /** Next expected sequence number, or -1 when unknown (resynchronise on the next datagram). */
-  readonly expected: Float64Array;
+  /** Keys as int32 (unboxed); compare and hash them, format them with `>>> 0`. */
+  private readonly domain: Int32Array;
+  private readonly agent: Int32Array;
+  /** Next expected sequence number (int32 bits), valid when `known` is 1. */
+  readonly expected: Int32Array;
+  readonly known: Uint8Array;
   private readonly buckets: Int32Array;
   private readonly next: Int32Array;
   private used = 0;
@@ -217,9 +220,10 @@ export class SequenceStreams {
     this.capacity = capacity;
     this.row = new Int32Array(capacity);
     this.protocol = new Uint8Array(capacity);
-    this.domain = new Uint32Array(capacity);
-    this.agent = new Uint32Array(capacity);
-    this.expected = new Float64Array(capacity);
+    this.domain = new Int32Array(capacity);
+    this.agent = new Int32Array(capacity);
+    this.expected = new Int32Array(capacity);
+    this.known = new Uint8Array(capacity);
     let n = 1;
     while (n < capacity * 2) n <<= 1;
     this.buckets = new Int32Array(n).fill(-1);
@@ -242,7 +246,7 @@ export class SequenceStreams {
     this.protocol[s] = protocol;
     this.domain[s] = domain;
     this.agent[s] = agent;
-    this.expected[s] = -1;
+    this.known[s] = 0;
     this.next[s] = this.buckets[b];
     this.buckets[b] = s;
     return s;
@@ -272,9 +276,10 @@ export const WENT_BACKWARDS = -2;
  * units were skipped (0 when in order), FIRST_DATAGRAM or WENT_BACKWARDS.
  */
 export function advance(streams: SequenceStreams, s: number, sequence: number, step: number): number {
-  const expected = streams.expected[s];
-  streams.expected[s] = step < 0 ? -1 : (sequence + step) >>> 0;
-  if (expected < 0) return FIRST_DATAGRAM;
-  const diff = (sequence - expected) >>> 0;
-  return diff < 0x80000000 ? diff : WENT_BACKWARDS;
+  const known = streams.known[s];
+  const diff = (sequence - streams.expected[s]) | 0;
+  streams.known[s] = step < 0 ? 0 : 1;
+  streams.expected[s] = (sequence + step) | 0;
+  if (known === 0) return FIRST_DATAGRAM;
+  return diff >= 0 ? diff : WENT_BACKWARDS;
 }

@@ -4,7 +4,7 @@
  */
 import { defineNode, Node } from '../core/node.js';
 import type { PacketVector } from '../core/vector.js';
-import { readU32 } from '../proto/bytes.js';
+import { readI32 } from '../proto/bytes.js';
 import type { PipelineContext } from './context.js';
 
 const spec = defineNode({
@@ -27,7 +27,7 @@ export class Allowlist extends Node<typeof spec> {
       const i = frame[k];
       const ok =
         set === null ||
-        (vec.family[i] === 4 ? set.has4(readU32(vec.data[i], vec.l3[i] + 12)) : set.has6(vec.data[i], vec.l3[i] + 8));
+        (vec.family[i] === 4 ? set.has4(readI32(vec.data[i], vec.l3[i] + 12)) : set.has6(vec.data[i], vec.l3[i] + 8));
       if (ok) this.next(i, n.classify);
       else this.drop(i, e.exporter_not_allowed);
     }

@@ -6,7 +6,7 @@
 import { defineNode, Node } from '../core/node.js';
 import type { PacketVector } from '../core/vector.js';
 import type { Rule } from '../control/tables.js';
-import { readU32 } from '../proto/bytes.js';
+import { readI32 } from '../proto/bytes.js';
 import type { PipelineContext } from './context.js';
 
 const spec = defineNode({
@@ -64,8 +64,8 @@ function matches(r: Rule, vec: PacketVector, i: number): boolean {
   const buf = vec.data[i];
   const l3 = vec.l3[i];
   if (vec.family[i] === 4) {
-    if (r.src !== null && !r.src.has4(readU32(buf, l3 + 12))) return false;
-    if (r.dst !== null && !r.dst.has4(readU32(buf, l3 + 16))) return false;
+    if (r.src !== null && !r.src.has4(readI32(buf, l3 + 12))) return false;
+    if (r.dst !== null && !r.dst.has4(readI32(buf, l3 + 16))) return false;
   } else {
     if (r.src !== null && !r.src.has6(buf, l3 + 8)) return false;
     if (r.dst !== null && !r.dst.has6(buf, l3 + 24)) return false;

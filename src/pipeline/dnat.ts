@@ -7,7 +7,7 @@
 import { defineNode, Node } from '../core/node.js';
 import { bytesToIpv6, numberToIpv4 } from '../core/prefix-set.js';
 import type { PacketVector } from '../core/vector.js';
-import { readU16, readU32, writeU16, writeU32 } from '../proto/bytes.js';
+import { readI32, readU16, readU32, writeU16, writeU32 } from '../proto/bytes.js';
 import { update16, update32 } from '../proto/checksum.js';
 import * as ip4 from '../proto/ipv4/packet.js';
 import * as ip6 from '../proto/ipv6/packet.js';
@@ -50,7 +50,7 @@ export class Dnat extends Node<typeof spec> {
       let csum = csumAt >= 0 ? readU16(buf, csumAt) : 0;
       const udpNoChecksum = proto === PROTO_UDP && csum === 0;
       if (vec.family[i] === 4) {
-        const old = readU32(buf, l3 + ip4.Field.DST);
+        const old = readI32(buf, l3 + ip4.Field.DST);
         writeU32(buf, l3 + ip4.Field.DST, b.addr4);
         writeU16(buf, l3 + ip4.Field.CHECKSUM, update32(readU16(buf, l3 + ip4.Field.CHECKSUM), old, b.addr4));
         csum = update32(csum, old, b.addr4);

@@ -13,7 +13,7 @@ import * as ipfix from '../flow/ipfix.js';
 import * as netflow9 from '../flow/netflow9.js';
 import { createTemplateIterator } from '../flow/template.js';
 import type { FlowState } from '../flow/state.js';
-import { readU16, readU32 } from '../proto/bytes.js';
+import { readI32, readU16 } from '../proto/bytes.js';
 import { Decode } from '../proto/result.js';
 import type { PipelineContext } from './context.js';
 import { PROTO_UDP } from './l4.js';
@@ -71,7 +71,7 @@ export class FlowMonitor extends Node<typeof spec> {
       const l3 = vec.l3[i];
       const p = l4 + 8;
       const end = vec.end[i];
-      const row = vec.family[i] === 4 ? exporters.row4(readU32(buf, l3 + 12)) : exporters.row6(buf, l3 + 8);
+      const row = vec.family[i] === 4 ? exporters.row4(readI32(buf, l3 + 12)) : exporters.row6(buf, l3 + 8);
       const base = ExporterTable.base(row);
       if (row >= 0) {
         stats[base + ExporterField.PACKETS]++;
@@ -90,7 +90,7 @@ export class FlowMonitor extends Node<typeof spec> {
         }
       }
       t[c.datagrams]++;
-      const s = row < 0 ? -1 : streams.lookup(row, PROTOCOL_ID[info.protocol], info.domain, info.agent);
+      const s = row < 0 ? -1 : streams.lookup(row, PROTOCOL_ID[info.protocol], info.domain | 0, info.agent | 0);
       if (s < 0) {
         if (row >= 0) t[c.streams_full]++;
         this.next(i, n.select);
@@ -104,7 +104,7 @@ export class FlowMonitor extends Node<typeof spec> {
         if (info.ipfix.templateSets + info.ipfix.optionsTemplateSets > 0) this.cacheTemplates(s, buf, p, end, true);
         step = r === Decode.OK ? this.ipfixRecords(s, buf, p, p + info.ipfix.length) : -1;
       }
-      const gap = advance(streams, s, info.sequence, step);
+      const gap = advance(streams, s, info.sequence | 0, step); // int32 bits: unboxed
       if (gap > 0) {
         t[c.gaps]++;
         t[c.lost] += gap;

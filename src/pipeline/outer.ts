@@ -92,7 +92,7 @@ export class OuterIp4 extends Node<typeof ip4Spec> {
         this.drop(i, ru === Decode.TRUNCATED ? e.outer_ip_truncated : e.outer_ip_malformed);
         continue;
       }
-      vec.outerSrc[i] = ip.src;
+      vec.outerSrc[i] = ip.src; // wraps to int32: same bits
       vec.outerSrcPort[i] = uh.srcPort;
       vec.outerDstPort[i] = uh.dstPort;
       vec.start[i] = u + udp.HEADER_LENGTH;

@@ -14,7 +14,7 @@ import { combine, hash16, mix32, TABLE_SIZE } from '../core/hash.js';
 import type { PacketVector } from '../core/vector.js';
 import { Balance, type Destination } from '../control/tables.js';
 import type { FlowState } from '../flow/state.js';
-import { readU16, readU32, writeU16 } from '../proto/bytes.js';
+import { readI32, readU16, readU32, writeU16 } from '../proto/bytes.js';
 import { checksum } from '../proto/checksum.js';
 import * as ip4 from '../proto/ipv4/packet.js';
 import * as ip6 from '../proto/ipv6/packet.js';
@@ -84,7 +84,7 @@ export class Select extends Node<typeof spec> {
 
   /** Key for stickiness: the exporter, and its observation domain when the datagram named one. */
   private key(vec: PacketVector, i: number): number {
-    const h = vec.family[i] === 4 ? mix32(readU32(vec.data[i], vec.l3[i] + 12)) : hash16(vec.data[i], vec.l3[i] + 8);
+    const h = vec.family[i] === 4 ? mix32(readI32(vec.data[i], vec.l3[i] + 12)) : hash16(vec.data[i], vec.l3[i] + 8);
     const s = vec.stream[i];
     return s < 0 ? h : combine(h, this.flows.streams.domainOf(s));
   }

@@ -16,11 +16,14 @@ export function sum16(buf: Uint8Array, off: number, len: number, initial = 0): n
   return sum;
 }
 
-/** Folds carries into 16 bits. */
+/**
+ * Folds carries into 16 bits (end-around carry). Two rounds are enough below 2^32; a larger sum
+ * (an `initial` carried over from several pieces) can leave a carry after the second round, so
+ * fold until none is left: at most four rounds for any sum a double holds exactly.
+ */
 export function fold(sum: number): number {
-  sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
-  sum = (sum & 0xffff) + (sum >>> 16);
-  return sum & 0xffff;
+  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+  return sum;
 }
 
 /** The checksum field value for `len` bytes at `off` (checksum field zeroed by the caller). */

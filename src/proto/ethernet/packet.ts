@@ -84,6 +84,7 @@ export function headerLength(h: EthernetHeader): number {
 }
 
 export function encode(h: EthernetHeader, buf: Uint8Array, off: number): number {
+  if (h.tagCount > MAX_TAGS) throw new RangeError(`ethernet: ${h.tagCount} VLAN tags, at most ${MAX_TAGS}`);
   const len = encodingLength(h);
   if (buf.length - off < len) throw new RangeError(`ethernet: need ${len} bytes at offset ${off}`);
   writeU48(buf, off, h.dst);

@@ -114,6 +114,8 @@ export function decode(buf: Uint8Array, off: number, end: number, out: Ipv4Heade
 /** Writes the header with a freshly computed checksum; returns bytes written. */
 export function encode(h: Ipv4Header, buf: Uint8Array, off: number): number {
   const len = encodingLength(h);
+  // IHL is 4 bits of 32-bit words: more than 40 option bytes would spill into the version nibble.
+  if (len > MAX_HEADER_LENGTH) throw new RangeError(`ipv4: ${len - MIN_HEADER_LENGTH} option bytes, at most ${MAX_HEADER_LENGTH - MIN_HEADER_LENGTH}`);
   if (buf.length - off < len) throw new RangeError(`ipv4: need ${len} bytes at offset ${off}`);
   buf[off] = 0x40 | (len >>> 2);
   buf[off + 1] = h.tos;

@@ -14,8 +14,8 @@ import { mix32 } from '../../core/hash.js';
 import { numberToIpv4 } from '../../core/prefix-set.js';
 import type { PacketVector } from '../../core/vector.js';
 import type { PipelineContext } from '../../pipeline/context.js';
-import { readL4 } from '../../pipeline/l4.js';
-import { readU16, readU32, writeU16 } from '../bytes.js';
+import { PROTO_UDP, readL4 } from '../../pipeline/l4.js';
+import { readI32, readU16, readU32, writeU16 } from '../bytes.js';
 import { checksum } from '../checksum.js';
 import * as ip4 from './packet.js';
 
@@ -36,6 +36,7 @@ const spec = defineNode({
     reassembly_evicted: 'IPv4 fragments evicted to make room (reassembly pool full)',
     reassembly_busy: 'IPv4 fragment refused: every reassembly context is in use this batch',
     reassembled_truncated: 'reassembled datagram has a truncated UDP/TCP header',
+    reassembled_udp_malformed: 'reassembled UDP length disagrees with the IP length',
   },
   counters: {
     waiting: 'fragments held, waiting for the rest of their datagram (gauge)',
@@ -50,9 +51,9 @@ export class Ip4Reassembly extends Node<typeof spec> {
   private readonly size: number;
   private readonly buffers: (Buffer | null)[];
   private readonly blocks: Uint8Array[];
-  private readonly src: Uint32Array;
-  private readonly dst: Uint32Array;
-  private readonly ident: Uint32Array;
+  private readonly src: Int32Array;
+  private readonly dst: Int32Array;
+  private readonly ident: Int32Array;
   private readonly received: Int32Array;
   /** Payload length once the last fragment is seen, else -1. */
   private readonly total: Int32Array;
@@ -80,9 +81,9 @@ export class Ip4Reassembly extends Node<typeof spec> {
     const n = (this.size = maxDatagrams);
     this.buffers = new Array<Buffer | null>(n).fill(null);
     this.blocks = Array.from({ length: n }, () => new Uint8Array(BLOCKS / 8));
-    this.src = new Uint32Array(n);
-    this.dst = new Uint32Array(n);
-    this.ident = new Uint32Array(n);
+    this.src = new Int32Array(n);
+    this.dst = new Int32Array(n);
+    this.ident = new Int32Array(n);
     this.received = new Int32Array(n);
     this.total = new Int32Array(n);
     this.headerLength = new Int32Array(n);
@@ -162,8 +163,13 @@ export class Ip4Reassembly extends Node<typeof spec> {
       vec.start[i] = start;
       vec.end[i] = BASE + this.total[x];
       this.lend(x);
-      if (!readL4(vec, i, store[start + ip4.Field.PROTOCOL], BASE)) {
+      const protocol = store[start + ip4.Field.PROTOCOL];
+      if (!readL4(vec, i, protocol, BASE) || (protocol === PROTO_UDP && this.total[x] < 8)) {
         this.drop(i, e.reassembled_truncated);
+        continue;
+      }
+      if (protocol === PROTO_UDP && readU16(store, BASE + 4) !== this.total[x]) {
+        this.drop(i, e.reassembled_udp_malformed);
         continue;
       }
       this.next(i, n.allowlist);
@@ -195,15 +201,15 @@ export class Ip4Reassembly extends Node<typeof spec> {
   }
 
   private bucket(src: number, dst: number, ident: number): number {
-    return mix32((src ^ mix32(dst ^ ident)) >>> 0) & (this.heads.length - 1);
+    return mix32(src ^ mix32(dst ^ ident)) & (this.heads.length - 1);
   }
 
   /** Finds the context of this fragment's datagram, taking a new one if there is none (-1). */
   private lookup(buf: Buffer, l3: number, now: number): number {
-    const src = readU32(buf, l3 + ip4.Field.SRC);
-    const dst = readU32(buf, l3 + ip4.Field.DST);
+    const src = readI32(buf, l3 + ip4.Field.SRC);
+    const dst = readI32(buf, l3 + ip4.Field.DST);
     // id and protocol in one word: RFC 791 keys reassembly on both.
-    const ident = ((readU16(buf, l3 + ip4.Field.ID) << 8) | buf[l3 + ip4.Field.PROTOCOL]) >>> 0;
+    const ident = (readU16(buf, l3 + ip4.Field.ID) << 8) | buf[l3 + ip4.Field.PROTOCOL];
     const b = this.bucket(src, dst, ident);
     for (let x = this.heads[b]; x >= 0; x = this.chain[x]) {
       if (this.src[x] === src && this.dst[x] === dst && this.ident[x] === ident) return x;
