@@ -128,7 +128,8 @@ const Rule = z.strictObject({
 const Destination = z.strictObject({
   backends: z.array(Backend).min(1, 'expected at least one backend'),
   balance: z.enum(['hash', 'round-robin', 'replicate']).default('hash'),
-  mtu: field((v) => int(v, 576, 65535, 'an MTU')).default(1500),
+  /** Up to jumbo frames: a fragment must fit one packet buffer of the vector. */
+  mtu: field((v) => int(v, 576, 9216, 'an MTU')).default(1500),
   df: z.enum(['clear', 'keep']).default('clear'),
   /** With every backend down: keep sending to all of them ("send", never blackhole) or drop. */
   whenAllDown: z.enum(['send', 'drop']).default('send'),
@@ -186,48 +187,54 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out || '(top level)';
 }
 
-function describe(issue: z.core.$ZodIssue): string {
+/** One line per problem: `path: message`, looking inside unions for the branch that applies. */
+function describe(issue: z.core.$ZodIssue, base: readonly PropertyKey[] = []): string[] {
+  const path = [...base, ...issue.path];
   const got = 'input' in issue ? show(issue.input) : undefined;
+  const line = (message: string) => [`${formatPath(path)}: ${message}`];
   switch (issue.code) {
     case 'invalid_type':
-      return issue.input === undefined ? `required (expected ${issue.expected})` : `expected ${issue.expected}, got ${got}`;
+      return line(issue.input === undefined ? `required (expected ${issue.expected})` : `expected ${issue.expected}, got ${got}`);
     case 'invalid_value':
-      return `expected one of ${issue.values.map((v) => show(v)).join(' | ')}, got ${got}`;
+      return line(`expected one of ${issue.values.map((v) => show(v)).join(' | ')}, got ${got}`);
     case 'unrecognized_keys':
-      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => show(k)).join(', ')}`;
+      return line(`unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => show(k)).join(', ')}`);
     case 'too_small':
-      return issue.origin === 'array' || issue.origin === 'string'
-        ? issue.message.startsWith('expected') ? issue.message : `expected at least ${issue.minimum} ${issue.origin === 'array' ? 'items' : 'characters'}`
-        : `expected at least ${issue.minimum}, got ${got}`;
+      return line(
+        issue.origin === 'array' || issue.origin === 'string'
+          ? issue.message.startsWith('expected')
+            ? issue.message
+            : `expected at least ${issue.minimum} ${issue.origin === 'array' ? 'items' : 'characters'}`
+          : `expected at least ${issue.minimum}, got ${got}`,
+      );
     case 'too_big':
-      return `expected at most ${issue.maximum}, got ${got}`;
+      return line(`expected at most ${issue.maximum}, got ${got}`);
     case 'invalid_union': {
-      // Report the branch that got furthest rather than "invalid input".
-      const branches = issue.errors.map((errs) => errs.map((e) => describe(e)));
-      const custom = branches.flat().find((m) => m.startsWith('expected'));
-      return custom ?? `expected ${'note' in issue ? issue.note : 'a valid value'}, got ${got}`;
+      // The branch that fits the value's shape says what is wrong with it; a branch that
+      // rejected the value's very type ("expected array") is the one that does not apply.
+      const applies = issue.errors.find((errs) => !(errs.length === 1 && errs[0].code === 'invalid_type' && errs[0].path.length === 0));
+      if (applies) return applies.flatMap((e) => describe(e, path));
+      return line(`expected ${'note' in issue && issue.note ? issue.note : 'a valid value'}, got ${got}`);
     }
     default:
-      return issue.message;
+      return line(issue.message);
   }
 }
 
-/** Validates a parsed document; returns the config or one line per problem. */
+/** Validates a parsed document; returns the config or every problem, one line each. */
 export function validateConfig(raw: unknown, baseDir = process.cwd()): { config: Config } | { problems: string[] } {
-  const parsed = ConfigSchema.safeParse(raw ?? {}, { reportInput: true });
-  if (!parsed.success) {
-    return { problems: parsed.error.issues.map((i) => `${formatPath(i.path)}: ${describe(i)}`) };
-  }
-  const c = parsed.data;
-  const problems: string[] = [];
+  const doc = raw ?? {};
+  const parsed = ConfigSchema.safeParse(doc, { reportInput: true });
+  const problems = parsed.success ? [] : parsed.error.issues.flatMap((i) => describe(i));
 
   let allowlist: Prefix[] | null = null;
   let allowlistSource: string | null = null;
-  if (Array.isArray(c.allowlist)) {
-    allowlist = c.allowlist;
+  const list = (doc as { allowlist?: unknown }).allowlist;
+  if (parsed.success && Array.isArray(parsed.data.allowlist)) {
+    allowlist = parsed.data.allowlist;
     allowlistSource = `inline (${allowlist.length} entries)`;
-  } else if (c.allowlist) {
-    const path = resolve(baseDir, c.allowlist.file);
+  } else if (list && typeof list === 'object' && typeof (list as { file?: unknown }).file === 'string') {
+    const path = resolve(baseDir, (list as { file: string }).file);
     const r = readAllowlistFile(path);
     if ('error' in r) problems.push(`allowlist.file: ${r.error}`);
     else {
@@ -235,41 +242,74 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): { config:
       allowlistSource = `${path} (${allowlist.length} entries)`;
     }
   }
+  problems.push(...crossCheck(doc));
+  if (!parsed.success || problems.length > 0) return { problems: [...new Set(problems)] };
+  return { config: { ...parsed.data, allowlist, allowlistSource } };
+}
+
+/**
+ * Checks that span fields, on the document as written, so they are reported together with the
+ * schema's problems. Values the schema rejects are skipped here (it already said why).
+ */
+function crossCheck(doc: unknown): string[] {
+  const problems: string[] = [];
+  const c = (doc && typeof doc === 'object' ? doc : {}) as Record<string, unknown>;
+  const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 
   const vnis = new Set<number>();
-  c.sessions?.forEach((s, i) => {
-    if (vnis.has(s.vni)) problems.push(`sessions[${i}].vni: VNI ${s.vni} is listed twice`);
-    vnis.add(s.vni);
+  arr(c.sessions).forEach((sess, i) => {
+    const vni = obj(sess).vni;
+    if (typeof vni !== 'number') return;
+    if (vnis.has(vni)) problems.push(`sessions[${i}].vni: VNI ${vni} is listed twice`);
+    vnis.add(vni);
   });
 
-  const destFamily = new Map<string, 4 | 6>();
-  for (const [name, d] of Object.entries(c.destinations)) {
-    const family = d.backends[0].family;
+  const egress = obj(c.egress).mode;
+  const destFamily = new Map<string, 4 | 6 | 0>();
+  for (const [name, raw] of Object.entries(obj(c.destinations))) {
+    const d = obj(raw);
+    const backends = arr(d.backends).map((b) => {
+      if (typeof b === 'string') {
+        const e = parseEndpoint(b.trim(), false);
+        return 'error' in e ? null : e;
+      }
+      const { address, port } = obj(b);
+      const family = typeof address === 'string' ? isIP(address) : 0;
+      if (family === 0) return null;
+      const text = `${family === 6 ? `[${address}]` : address}${typeof port === 'number' ? `:${port}` : ''}`;
+      return { address: address as string, family: family as 4 | 6, port: typeof port === 'number' ? port : 0, text };
+    });
+    const first = backends.find((b) => b !== null);
+    const family = first ? first.family : 0;
     destFamily.set(name, family);
     const seen = new Set<string>();
-    d.backends.forEach((b, j) => {
+    const health = obj(d.health);
+    backends.forEach((b, j) => {
+      if (!b) return;
       if (b.family !== family) {
         problems.push(`destinations.${name}.backends[${j}]: expected an IPv${family} backend like backends[0], got IPv${b.family} ${show(b.text)}`);
       }
-      if (b.port === 0 && d.health.check !== 'none' && d.health.port === undefined) {
+      if (b.port === 0 && health.check !== undefined && health.check !== 'none' && health.port === undefined) {
         problems.push(`destinations.${name}.health.port: backend ${show(b.text)} has no port to probe; expected health.port or "ip:port" backends`);
       }
       const key = `${b.address}:${b.port}`;
       if (seen.has(key)) problems.push(`destinations.${name}.backends[${j}]: backend ${show(b.text)} is listed twice`);
       seen.add(key);
     });
-  }
-
-  if (c.egress.mode === 'udp') {
-    for (const [name, family] of destFamily) {
-      if (family === 6) problems.push(`destinations.${name}.backends: egress.mode udp sends from an IPv4 socket; expected IPv4 backends, got IPv6`);
+    if (egress === 'udp' && family === 6) {
+      problems.push(`destinations.${name}.backends: egress.mode udp sends from an IPv4 socket; expected IPv4 backends, got IPv6`);
     }
   }
 
   const ruleNames = new Set<string>();
-  c.rules.forEach((r, i) => {
-    if (ruleNames.has(r.name)) problems.push(`rules[${i}].name: rule name ${show(r.name)} is used twice`);
-    ruleNames.add(r.name);
+  arr(c.rules).forEach((raw, i) => {
+    const r = obj(raw);
+    if (typeof r.name === 'string') {
+      if (ruleNames.has(r.name)) problems.push(`rules[${i}].name: rule name ${show(r.name)} is used twice`);
+      ruleNames.add(r.name);
+    }
+    if (typeof r.destination !== 'string') return;
     const family = destFamily.get(r.destination);
     if (family === undefined) {
       const known = [...destFamily.keys()];
@@ -277,24 +317,27 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): { config:
       return;
     }
     for (const key of ['srcCidr', 'dstCidr'] as const) {
-      const cidrs = r.match[key];
-      if (!cidrs) continue;
-      cidrs.forEach((p, k) => {
-        if (p.family !== family) {
-          problems.push(`rules[${i}].match.${key}[${k}]: IPv${p.family} prefix, but destination ${show(r.destination)} has IPv${family} backends (no address-family translation)`);
+      const v = obj(r.match)[key];
+      (Array.isArray(v) ? v : v === undefined ? [] : [v]).forEach((text, k) => {
+        const p = typeof text === 'string' ? parsePrefix(text.trim()) : null;
+        if (p && typeof p !== 'string' && family !== 0 && p.family !== family) {
+          const at = Array.isArray(v) ? `${key}[${k}]` : key;
+          problems.push(`rules[${i}].match.${at}: IPv${p.family} prefix, but destination ${show(r.destination)} has IPv${family} backends (no address-family translation)`);
         }
       });
     }
   });
 
-  const host = c.control.listen.host;
-  const loopback = host === '127.0.0.1' || host === '::1' || host.startsWith('127.');
-  if (!loopback && !c.control.token) {
-    problems.push(`control.listen: expected a loopback address unless control.token is set, got ${show(host)}`);
+  const control = obj(c.control);
+  if (typeof control.listen === 'string') {
+    const e = parseEndpoint(control.listen.trim(), true);
+    const host = 'error' in e ? '' : e.address;
+    const loopback = host === '' || host === '::1' || host.startsWith('127.');
+    if (!loopback && !control.token) {
+      problems.push(`control.listen: expected a loopback address unless control.token is set, got ${show(host)}`);
+    }
   }
-
-  if (problems.length > 0) return { problems };
-  return { config: { ...c, allowlist, allowlistSource } };
+  return problems;
 }
 
 /**

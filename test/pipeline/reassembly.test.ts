@@ -1,0 +1,208 @@
+/**
+ * Inner IPv4 fragments (made here, sent in any order and across batches) come out of the
+ * ip4-reassembly node as the original datagram; the accounting counts the fragments merged into
+ * it, and fragments of an incomplete datagram expire after timeoutMs as reassembly_timeout.
+ */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { assertBalanced, fragment4, ip4, makePipeline, mirror, naiveChecksum, udp4 } from './helpers.js';
+
+/** Recomputes the IPv4 header checksum of a 20-byte header after the test edits it. */
+function reseal(b: Uint8Array): Uint8Array {
+  b[10] = b[11] = 0;
+  const c = naiveChecksum(b, 0, 20);
+  b[10] = c >>> 8;
+  b[11] = c & 0xff;
+  return b;
+}
+
+const DST = '10.1.2.3';
+const TIMEOUT = 500;
+
+/** The backend is the datagram's own destination and names no port: DNAT changes nothing. */
+function config(maxDatagrams = 16) {
+  return {
+    reassembly: { maxDatagrams, timeoutMs: TIMEOUT },
+    rules: [{ name: 'all', destination: 'd' }],
+    destinations: { d: { backends: [DST], mtu: 9000 } },
+  };
+}
+
+const datagram = fc
+  .record({
+    size: fc.integer({ min: 0, max: 8000 }),
+    fill: fc.integer({ min: 0, max: 255 }),
+    id: fc.integer({ min: 0, max: 0xffff }),
+    src: fc.integer({ min: 1, max: 0xffffffff }),
+    srcPort: fc.integer({ min: 1, max: 65535 }),
+    dstPort: fc.integer({ min: 1, max: 65535 }),
+    noChecksum: fc.boolean(),
+  })
+  .map((d) =>
+    udp4({
+      src: d.src,
+      dst: ip4(DST),
+      srcPort: d.srcPort,
+      dstPort: d.dstPort,
+      id: d.id,
+      noChecksum: d.noChecksum,
+      payload: Uint8Array.from({ length: d.size }, (_, k) => (k * 13 + d.fill) & 0xff),
+    }),
+  );
+
+/** A datagram, its fragments in a random order, and random cuts into batches. */
+const scenario = datagram
+  .chain((dg) =>
+    fc.tuple(
+      fc.constant(dg),
+      fc.integer({ min: 1, max: 185 }).map((blocks) => fragment4(dg, blocks * 8)),
+    ),
+  )
+  .chain(([dg, frags]) =>
+    fc.tuple(
+      fc.constant(dg),
+      fc.constant(frags.length),
+      fc.shuffledSubarray(frags, { minLength: frags.length, maxLength: frags.length }),
+      fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 5 }),
+    ),
+  );
+
+function batches<T>(list: T[], cuts: number[]): T[][] {
+  const out: T[][] = [];
+  let at = 0;
+  for (let k = 0; at < list.length; k++) {
+    const n = k < cuts.length ? cuts[k] : list.length;
+    out.push(list.slice(at, at + n));
+    at += n;
+  }
+  return out;
+}
+
+describe('ip4-reassembly', () => {
+  test('fragments in any order, across batches, give back the original datagram; merged = fragments - 1', () => {
+    fc.assert(
+      fc.property(scenario, ([dg, count, shuffled, cuts]) => {
+        const t = makePipeline(config());
+        const sent: Buffer[] = [];
+        let now = 1000;
+        for (const batch of batches(shuffled, cuts)) {
+          sent.push(...t.feed(batch.map((f) => mirror(f)), now));
+          now += 10;
+          assertBalanced(t.accounting());
+        }
+        assert.equal(sent.length, 1, 'one datagram out');
+        assert.deepEqual(Uint8Array.from(sent[0]), dg);
+        const a = t.accounting();
+        assert.equal(a.rx, count);
+        assert.equal(a.forwarded, 1);
+        assert.equal(a.reassembly.merged, count - 1);
+        assert.equal(a.reassembly.waiting, 0);
+        assert.equal(a.reassembly.reassembled, count > 1 ? 1 : 0, 'a datagram that fit one fragment is not a fragment');
+        assert.deepEqual(a.drops, {});
+        assert.equal(t.counter('ip4-reassembly.contexts'), 0, 'context released after the batch');
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('several datagrams interleaved, each reassembled', () => {
+    fc.assert(
+      fc.property(fc.array(datagram, { minLength: 2, maxLength: 6 }), fc.integer({ min: 1, max: 60 }), fc.nat(), (dgs, blocks, seed) => {
+        // distinct IDs so the datagrams are distinct reassembly keys
+        const uniq = dgs.map((d, k) => {
+          const c = Uint8Array.from(d);
+          c[4] = k;
+          c[5] = 0x5a;
+          return reseal(c);
+        });
+        const all = uniq.flatMap((d) => fragment4(d, blocks * 8));
+        // a seeded shuffle (Fisher-Yates)
+        let s = seed >>> 0;
+        for (let i = all.length - 1; i > 0; i--) {
+          s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+          const j = s % (i + 1);
+          [all[i], all[j]] = [all[j], all[i]];
+        }
+        const t = makePipeline(config(8), { batchSize: 16 });
+        const sent = t.feed(all.map((f) => mirror(f)), 1000);
+        const key = (b: Uint8Array) => b[4];
+        assert.deepEqual(
+          sent.map((b) => Uint8Array.from(b)).sort((a, b) => key(a) - key(b)),
+          uniq,
+        );
+        const a = t.accounting();
+        assertBalanced(a);
+        assert.equal(a.reassembly.merged, all.length - uniq.length);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  test('an incomplete datagram expires after timeoutMs as reassembly_timeout; waiting returns to 0', () => {
+    fc.assert(
+      fc.property(scenario, fc.nat(), ([, count, shuffled], missing) => {
+        fc.pre(count > 1);
+        const t = makePipeline(config());
+        const held = shuffled.filter((_, k) => k !== missing % count);
+        const start = 5000;
+        assert.deepEqual(t.feed(held.map((f) => mirror(f)), start), []);
+        let a = t.accounting();
+        assertBalanced(a);
+        assert.equal(a.reassembly.waiting, held.length);
+        t.pipeline.tick(start + TIMEOUT);
+        a = t.accounting();
+        assert.equal(a.reassembly.waiting, held.length, 'not expired at exactly timeoutMs');
+        t.pipeline.tick(start + TIMEOUT + 1);
+        a = t.accounting();
+        assertBalanced(a);
+        assert.equal(a.reassembly.waiting, 0);
+        assert.deepEqual(a.drops, { reassembly_timeout: held.length });
+        assert.equal(t.counter('ip4-reassembly.contexts'), 0);
+        // The late fragment starts a new datagram of its own, which waits.
+        assert.deepEqual(t.feed([mirror(shuffled[missing % count])], start + TIMEOUT + 2), []);
+        assert.equal(t.accounting().reassembly.waiting, 1);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  test('a full pool evicts the oldest datagram, counted as reassembly_evicted', () => {
+    const t = makePipeline(config(2));
+    const dgs = [1, 2, 3].map((id) => udp4({ src: ip4('198.18.0.9'), dst: ip4(DST), srcPort: 1, dstPort: 2, id, payload: new Uint8Array(100) }));
+    const first = dgs.map((d) => fragment4(d, 64)[0]);
+    t.feed([mirror(first[0])], 1);
+    t.feed([mirror(first[1])], 2);
+    t.feed([mirror(first[2])], 3);
+    const a = t.accounting();
+    assertBalanced(a);
+    assert.deepEqual(a.drops, { reassembly_evicted: 1 });
+    assert.equal(a.reassembly.waiting, 2);
+    // datagram 3 completes; datagram 1 was evicted, so its last fragment now waits alone
+    const out = t.feed([mirror(fragment4(dgs[2], 64)[1])], 4);
+    assert.deepEqual(out.map((b) => Uint8Array.from(b)), [dgs[2]]);
+    assert.deepEqual(t.feed([mirror(fragment4(dgs[0], 64)[1])], 5), []);
+    const after = t.accounting();
+    assertBalanced(after);
+    assert.deepEqual(after.drops, { reassembly_evicted: 1 });
+    assert.equal(after.reassembly.waiting, 2);
+  });
+
+  test('overlapping, duplicate and inconsistent fragments are dropped with a reason', () => {
+    const t = makePipeline(config());
+    const dg = udp4({ src: ip4('198.18.0.9'), dst: ip4(DST), srcPort: 1, dstPort: 2, id: 7, payload: new Uint8Array(200).fill(1) });
+    const [a, b, c] = fragment4(dg, 80);
+    t.feed([mirror(a), mirror(a)], 1);
+    assert.equal(t.accounting().drops.frag_overlap, 1);
+    // a second "last" fragment ending elsewhere
+    const badLast = Uint8Array.from(c.subarray(0, c.length - 8));
+    badLast[2] = badLast.length >>> 8;
+    badLast[3] = badLast.length & 0xff;
+    reseal(badLast);
+    t.feed([mirror(c), mirror(badLast)], 2);
+    assert.equal(t.accounting().drops.frag_malformed, 1);
+    const out = t.feed([mirror(b)], 3);
+    assert.deepEqual(out.map((x) => Uint8Array.from(x)), [dg]);
+    assertBalanced(t.accounting());
+  });
+});
