@@ -56,7 +56,8 @@ export class TemplateCache {
       map = new Map();
       this.byStream[stream] = map;
     }
-    map.set(templateId, { templateId, setId, bytes: buf.slice(off, off + len), recordLength });
+    // A copy: the packet's buffer is reused for the next batch (Buffer#slice would only be a view).
+    map.set(templateId, { templateId, setId, bytes: new Uint8Array(buf.subarray(off, off + len)), recordLength });
     if (!old) this.templates++;
     this.bytes += growth;
     this.version[stream]++;
