@@ -131,6 +131,10 @@ const Destination = z.strictObject({
   /** Up to jumbo frames: a fragment must fit one packet buffer of the vector. */
   mtu: field((v) => int(v, 576, 9216, 'an MTU')).default(1500),
   df: z.enum(['clear', 'keep']).default('clear'),
+  /** TTL / hop limit: keep it (a transparent relay), decrement it (like a router), or set it. */
+  ttl: z.union([z.enum(['keep', 'decrement']), field((v) => int(v, 1, 255, 'a TTL'))]).default('keep'),
+  /** DSCP for the collector path (e.g. 46 across a VPN that honours it), or keep the exporter's. */
+  dscp: z.union([z.literal('keep'), field((v) => int(v, 0, 63, 'a DSCP'))]).default('keep'),
   /** With every backend down: keep sending to all of them ("send", never blackhole) or drop. */
   whenAllDown: z.enum(['send', 'drop']).default('send'),
   /** Forward 1 packet in N (samplicator's sampling); 1 forwards all. */

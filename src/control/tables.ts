@@ -9,6 +9,8 @@ import type { Config, Endpoint } from './config.js';
 
 export const Tunnel = { NONE: 0, VXLAN: 1, GENEVE: 2 } as const;
 export const Balance = { HASH: 0, ROUND_ROBIN: 1, REPLICATE: 2 } as const;
+export const TTL_KEEP = -1;
+export const TTL_DECREMENT = -2;
 
 export interface Backend extends Endpoint {
   /** IPv4 address as int32 (readI32's form). */
@@ -27,6 +29,10 @@ export interface Destination {
   balance: number;
   mtu: number;
   clearDf: boolean;
+  /** TTL policy: TTL_KEEP, TTL_DECREMENT, or the value to set. */
+  ttl: number;
+  /** DSCP to set, or -1 to keep. */
+  dscp: number;
   backends: Backend[];
   /** Health: 1 when the backend may take traffic. */
   up: Uint8Array;
@@ -143,6 +149,8 @@ export function compileTables(config: Config, generation = 1, slots: BackendSlot
       balance: d.balance === 'hash' ? Balance.HASH : d.balance === 'round-robin' ? Balance.ROUND_ROBIN : Balance.REPLICATE,
       mtu: d.mtu,
       clearDf: d.df === 'clear',
+      ttl: d.ttl === 'keep' ? TTL_KEEP : d.ttl === 'decrement' ? TTL_DECREMENT : d.ttl,
+      dscp: d.dscp === 'keep' ? -1 : d.dscp,
       backends,
       up: new Uint8Array(backends.length).fill(1),
       sendWhenAllDown: d.whenAllDown === 'send',

@@ -13,12 +13,16 @@ import * as ip4 from '../proto/ipv4/packet.js';
 import * as ip6 from '../proto/ipv6/packet.js';
 import * as udp from '../proto/udp/packet.js';
 import type { PipelineContext } from './context.js';
+import { TTL_DECREMENT, TTL_KEEP } from '../control/tables.js';
 import { PROTO_TCP, PROTO_UDP } from './l4.js';
 
 const spec = defineNode({
   name: 'dnat',
   next: ['mtu'],
-  errors: { no_port_to_rewrite: 'backend names a port but the packet has no UDP/TCP header' },
+  errors: {
+    no_port_to_rewrite: 'backend names a port but the packet has no UDP/TCP header',
+    ttl_expired: 'TTL or hop limit reached zero (destination ttl: decrement)',
+  },
 });
 
 const TCP_CHECKSUM = 16;
@@ -35,7 +39,8 @@ export class Dnat extends Node<typeof spec> {
     const destinations = this.ctx.tables.destinations;
     for (let k = 0; k < count; k++) {
       const i = frame[k];
-      const b = destinations[vec.destination[i]].backends[vec.backend[i]];
+      const d = destinations[vec.destination[i]];
+      const b = d.backends[vec.backend[i]];
       const proto = vec.protocol[i];
       const l4 = vec.l4[i];
       const ported = proto === PROTO_UDP || proto === PROTO_TCP;
@@ -49,6 +54,10 @@ export class Dnat extends Node<typeof spec> {
       const csumAt = l4 < 0 ? -1 : proto === PROTO_UDP ? l4 + udp.Field.CHECKSUM : proto === PROTO_TCP ? l4 + TCP_CHECKSUM : -1;
       let csum = csumAt >= 0 ? readU16(buf, csumAt) : 0;
       const udpNoChecksum = proto === PROTO_UDP && csum === 0;
+      if ((d.ttl !== TTL_KEEP || d.dscp >= 0) && !this.rewriteTtlDscp(buf, l3, vec.family[i], d.ttl, d.dscp)) {
+        this.drop(i, e.ttl_expired);
+        continue;
+      }
       if (vec.family[i] === 4) {
         const old = readI32(buf, l3 + ip4.Field.DST);
         writeU32(buf, l3 + ip4.Field.DST, b.addr4);
@@ -83,6 +92,36 @@ export class Dnat extends Node<typeof spec> {
       }
       this.next(i, n.mtu);
     }
+  }
+
+  /** Applies the destination's TTL and DSCP policies; false when the TTL runs out. */
+  private rewriteTtlDscp(buf: Buffer, l3: number, family: number, ttl: number, dscp: number): boolean {
+    if (family === 4) {
+      // TTL shares a 16-bit word with Protocol, TOS with Version/IHL: update the checksum per word.
+      const ttlWord = readU16(buf, l3 + ip4.Field.TTL);
+      const oldTtl = ttlWord >>> 8;
+      const newTtl = ttl === TTL_KEEP ? oldTtl : ttl === TTL_DECREMENT ? oldTtl - 1 : ttl;
+      if (newTtl <= 0) return false;
+      const tosWord = readU16(buf, l3);
+      const newTos = dscp >= 0 ? (tosWord & 0xff03) | (dscp << 2) : tosWord;
+      let csum = readU16(buf, l3 + ip4.Field.CHECKSUM);
+      csum = update16(csum, ttlWord, (newTtl << 8) | (ttlWord & 0xff));
+      csum = update16(csum, tosWord, newTos);
+      buf[l3 + ip4.Field.TTL] = newTtl;
+      writeU16(buf, l3, newTos);
+      writeU16(buf, l3 + ip4.Field.CHECKSUM, csum);
+      return true;
+    }
+    const hop = buf[l3 + 7];
+    const newHop = ttl === TTL_KEEP ? hop : ttl === TTL_DECREMENT ? hop - 1 : ttl;
+    if (newHop <= 0) return false;
+    buf[l3 + 7] = newHop;
+    if (dscp >= 0) {
+      // Traffic Class is bits 4-11 of the first word; DSCP is its top six bits (RFC 2474).
+      const word = readU16(buf, l3);
+      writeU16(buf, l3, (word & 0xf03f) | (dscp << 6));
+    }
+    return true;
   }
 
   override describe(vec: PacketVector, i: number): string {
