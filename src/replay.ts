@@ -11,6 +11,7 @@ import type { Sink } from './io/sink.js';
 import { accountingFrom, type Accounting } from './pipeline/accounting.js';
 import { Pipeline, type Entry } from './pipeline/build.js';
 import type { PacketTrace } from './core/trace.js';
+import { parseTraceFilter } from './core/trace-filter.js';
 
 /** Linux cooked capture (tcpdump -i any): 16-byte header, protocol in the last two bytes. */
 const SLL_HEADER = 16;
@@ -20,8 +21,9 @@ export interface ReplayOptions {
   config: Config;
   input: string;
   output?: string;
-  /** Trace the first N packets. */
+  /** Trace the first N packets (of those `traceFilter` keeps). */
   trace?: number;
+  traceFilter?: string;
   batchSize?: number;
   /** Called every `progressEvery` packets with the count so far. */
   onProgress?: (packets: number) => void;
@@ -48,7 +50,8 @@ export function replay(options: ReplayOptions): ReplayResult {
   try {
     sink = options.output ? new PcapSink(options.output) : new NullSink();
     const pipeline = new Pipeline({ tables, sink, batchSize: options.batchSize ?? 256 });
-    if (options.trace) pipeline.tracer.arm(options.trace);
+    // With a filter, trace widely and keep the first N that match.
+    if (options.trace) pipeline.tracer.arm(options.traceFilter ? Number.MAX_SAFE_INTEGER : options.trace);
     const vec = pipeline.vec;
     const rec = createRecord();
     let pending = 0;
@@ -102,7 +105,7 @@ export function replay(options: ReplayOptions): ReplayResult {
       ...accounting,
       reasons,
       counters,
-      traces: pipeline.tracer.drain(),
+      traces: pipeline.tracer.drain().filter(parseTraceFilter(options.traceFilter)).slice(0, options.trace ?? 0),
     };
   } finally {
     reader.close();

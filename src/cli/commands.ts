@@ -37,9 +37,10 @@ export function registerCommands(program: Command): void {
     .option('-o, --output <file>', 'write transmitted packets to this pcap')
     .option('--json', 'print one JSON object instead of the summary')
     .option('--trace <n>', 'trace the first N packets node by node', positiveInt)
-    .action((input: string, opts: { config: string; output?: string; json?: boolean; trace?: number }) => {
+    .option('--filter <terms>', 'with --trace: only packets matching all terms (drop, drop:REASON, sent, node:NAME, or text)')
+    .action((input: string, opts: { config: string; output?: string; json?: boolean; trace?: number; filter?: string }) => {
       const config = loadConfig(opts.config);
-      const result = runReplay(config, input, opts.output, opts.trace, !opts.json);
+      const result = runReplay(config, input, opts.output, opts.trace, !opts.json, opts.filter);
       printReplay(result, Boolean(opts.json));
     });
 
@@ -91,12 +92,13 @@ function parseVni(v: string): number {
   return n;
 }
 
-function runReplay(config: Config, input: string, output: string | undefined, trace: number | undefined, progress: boolean): ReplayResult {
+function runReplay(config: Config, input: string, output: string | undefined, trace: number | undefined, progress: boolean, traceFilter?: string): ReplayResult {
   return replay({
     config,
     input,
     output,
     trace,
+    traceFilter,
     onProgress: progress && process.stderr.isTTY ? (n) => process.stderr.write(`\r${n.toLocaleString('en-US')} packets…`) : undefined,
   });
 }
