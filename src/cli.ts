@@ -7,6 +7,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError, MirrorgateError } from './control/errors.js';
 import { registerCommands } from './cli/commands.js';
 import { registerLiveCommands } from './cli/live.js';
+import { registerLabCommands } from './cli/lab.js';
 import { registerObserveCommands } from './cli/observe.js';
 
 const program = new Command()
@@ -18,6 +19,7 @@ const program = new Command()
 
 registerCommands(program);
 registerLiveCommands(program);
+registerLabCommands(program);
 registerObserveCommands(program);
 
 try {

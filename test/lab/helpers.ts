@@ -1,0 +1,87 @@
+/**
+ * Shared by the lab tests. They build network namespaces, so they need root: without it they are
+ * skipped with that reason. With root, a missing tool fails the test and names the package.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { Lab, labPrefixes, type LabOptions } from '../../src/lab/lab.js';
+import { nativeAvailable, loadError } from '../../src/io/native/index.js';
+
+/** Why the lab tests cannot run here, or false. */
+export const skipLab: string | false = process.getuid?.() !== 0 ? 'lab tests build network namespaces and need root' : false;
+
+const TOOLS: Record<string, string> = {
+  ip: 'iproute2',
+  tc: 'iproute2',
+  ss: 'iproute2',
+  ethtool: 'ethtool',
+  tcpdump: 'tcpdump',
+  tshark: 'tshark',
+  softflowd: 'softflowd',
+  nfcapd: 'nfdump',
+  nfdump: 'nfdump',
+  nfreplay: 'nfdump',
+  setpriv: 'util-linux',
+};
+
+/** Throws naming the packages to install when a tool (or the native addon) is missing. */
+export function requireTools(...tools: string[]): void {
+  const missing = tools.filter((t) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length) throw new Error(`missing ${missing.join(', ')}: apt-get install ${[...new Set(missing.map((t) => TOOLS[t] ?? t))].join(' ')}`);
+  if (tools.includes('/usr/bin/python3') && !existsSync('/usr/bin/python3')) throw new Error('missing /usr/bin/python3: apt-get install python3');
+  if (!nativeAvailable()) throw new Error(`the native addon is not built (${loadError()}): run npm install`);
+}
+
+/** A prefix no other test file (or run) uses: the test's name and this process's pid. */
+export function uniquePrefix(name: string): string {
+  return `mgt${name}${process.pid}`;
+}
+
+/**
+ * A lab for one test file (logging when MIRRORGATE_LAB_VERBOSE is set). If the test process is
+ * interrupted, the lab is torn down before it exits; labs that killed test runs left behind
+ * (their pid is gone) are removed by {@link reapStaleTestLabs}.
+ */
+export function testLab(name: string, opts: Omit<LabOptions, 'prefix'> = {}): Lab {
+  const verbose = process.env.MIRRORGATE_LAB_VERBOSE;
+  const lab = new Lab({ ...opts, prefix: uniquePrefix(name), log: verbose ? (l) => console.log(`[lab ${name}] ${l}`) : undefined });
+  if (!skipLab) {
+    const onSignal = (signal: NodeJS.Signals) => {
+      lab.abort();
+      void lab.down().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  return lab;
+}
+
+/** Removes the labs of earlier test processes that died without tearing down (never a live one's). */
+export async function reapStaleTestLabs(): Promise<string[]> {
+  const reaped: string[] = [];
+  for (const prefix of await labPrefixes()) {
+    const m = /^mgt[a-z]+(\d+)$/.exec(prefix);
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    await new Lab({ prefix }).down();
+    reaped.push(prefix);
+  }
+  return reaped;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
