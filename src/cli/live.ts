@@ -48,6 +48,9 @@ export function registerLiveCommands(program: Command): void {
     .action(async (opts: ControlOptions & { json?: boolean }) => {
       const s = (await controlRequest(opts, 'GET', '/api/status')) as ReturnType<typeof statusOf>;
       if (opts.json) return void process.stdout.write(`${JSON.stringify(s)}\n`);
+      if (!isStatus(s)) {
+        throw new MirrorgateError('MG_ERR_CONTROL', 'the gateway answered with a status this mirrorgate does not read (another version?); try --json');
+      }
       process.stdout.write(
         [
           `mirrorgate pid ${s.pid}, up ${s.uptimeSeconds} s, config ${s.config} (generation ${s.generation}; reloads ${s.reloads.success} ok, ${s.reloads.failure} failed)`,
@@ -94,6 +97,20 @@ export function registerLiveCommands(program: Command): void {
       if (r.ok) process.stdout.write(`reloaded: generation ${r.generation}\n`);
       else throw new MirrorgateError('MG_ERR_CONFIG', `reload rejected, running configuration kept:\n  ${r.problems?.join('\n  ')}`);
     });
+}
+
+/** The status document's shape, as far as the text report relies on it. */
+function isStatus(s: unknown): s is ReturnType<typeof statusOf> {
+  const x = s as ReturnType<typeof statusOf> | null;
+  return (
+    !!x &&
+    typeof x.accounting === 'object' &&
+    Array.isArray(x.destinations) &&
+    x.destinations.every((d) => Array.isArray(d.backends) && d.backends.every((b) => typeof b === 'object' && typeof b.backend === 'string')) &&
+    Array.isArray(x.sessions) &&
+    typeof x.exporters === 'object' &&
+    Array.isArray(x.exporters.rows)
+  );
 }
 
 export interface ControlOptions {
