@@ -2,10 +2,10 @@
  * The exporter allowlist: only inner sources the operator listed reach the rules. A binary search
  * over merged ranges, so 100k entries cost about 17 comparisons.
  */
-import { defineNode, Node } from '../core/node.js';
+import { defineNode } from '../core/node.js';
 import type { PacketVector } from '../core/vector.js';
 import { readI32 } from '../proto/bytes.js';
-import type { PipelineContext } from './context.js';
+import { type PipelineContext, PipelineNode } from './context.js';
 
 const spec = defineNode({
   name: 'allowlist',
@@ -13,11 +13,9 @@ const spec = defineNode({
   errors: { exporter_not_allowed: 'inner source not in the exporter allowlist' },
 });
 
-export class Allowlist extends Node<typeof spec> {
-  private readonly ctx: PipelineContext;
+export class Allowlist extends PipelineNode<typeof spec> {
   constructor(ctx: PipelineContext) {
-    super(spec);
-    this.ctx = ctx;
+    super(spec, ctx);
   }
 
   process(vec: PacketVector, frame: Uint16Array, count: number): void {

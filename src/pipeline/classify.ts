@@ -3,11 +3,11 @@
  * time (rule order kept), so a packet tests only rules that can match its port. A packet no rule
  * selects is dropped and counted: nothing is forwarded that the operator did not ask for.
  */
-import { defineNode, Node } from '../core/node.js';
+import { defineNode } from '../core/node.js';
 import type { PacketVector } from '../core/vector.js';
 import type { Rule } from '../control/tables.js';
 import { readI32 } from '../proto/bytes.js';
-import type { PipelineContext } from './context.js';
+import { type PipelineContext, PipelineNode } from './context.js';
 
 const spec = defineNode({
   name: 'classify',
@@ -20,11 +20,9 @@ function inRanges(ranges: Uint16Array, port: number): boolean {
   return false;
 }
 
-export class Classify extends Node<typeof spec> {
-  private readonly ctx: PipelineContext;
+export class Classify extends PipelineNode<typeof spec> {
   constructor(ctx: PipelineContext) {
-    super(spec);
-    this.ctx = ctx;
+    super(spec, ctx);
   }
 
   process(vec: PacketVector, frame: Uint16Array, count: number): void {

@@ -4,7 +4,7 @@
  * updated incrementally (RFC 1624); an IPv4 UDP checksum of zero ("none") stays zero, and an IPv6
  * UDP checksum is always left valid (RFC 8200 §8.1 forbids zero).
  */
-import { defineNode, Node } from '../core/node.js';
+import { defineNode } from '../core/node.js';
 import { bytesToIpv6, numberToIpv4 } from '../core/prefix-set.js';
 import type { PacketVector } from '../core/vector.js';
 import { readI32, readU16, readU32, writeU16, writeU32 } from '../proto/bytes.js';
@@ -12,7 +12,7 @@ import { update16, update32 } from '../proto/checksum.js';
 import * as ip4 from '../proto/ipv4/packet.js';
 import * as ip6 from '../proto/ipv6/packet.js';
 import * as udp from '../proto/udp/packet.js';
-import type { PipelineContext } from './context.js';
+import { type PipelineContext, PipelineNode } from './context.js';
 import { TTL_DECREMENT, TTL_KEEP } from '../control/tables.js';
 import { PROTO_TCP, PROTO_UDP } from './l4.js';
 
@@ -27,11 +27,9 @@ const spec = defineNode({
 
 const TCP_CHECKSUM = 16;
 
-export class Dnat extends Node<typeof spec> {
-  private readonly ctx: PipelineContext;
+export class Dnat extends PipelineNode<typeof spec> {
   constructor(ctx: PipelineContext) {
-    super(spec);
-    this.ctx = ctx;
+    super(spec, ctx);
   }
 
   process(vec: PacketVector, frame: Uint16Array, count: number): void {

@@ -5,7 +5,7 @@
  * as gaps. It also caches v9/IPFIX templates for template-safe balancing. The gateway is a relay,
  * not a validator: a datagram that does not parse is counted and forwarded all the same.
  */
-import { defineNode, Node } from '../core/node.js';
+import { defineNode } from '../core/node.js';
 import type { PacketVector } from '../core/vector.js';
 import { advance, ExporterField, ExporterTable, WENT_BACKWARDS } from '../flow/exporters.js';
 import { createFlowHeaderInfo, decodeFlowHeader, type FlowProtocol } from '../flow/index.js';
@@ -15,7 +15,7 @@ import { createTemplateIterator } from '../flow/template.js';
 import type { FlowState } from '../flow/state.js';
 import { readI32, readU16 } from '../proto/bytes.js';
 import { Decode } from '../proto/result.js';
-import type { PipelineContext } from './context.js';
+import { type PipelineContext, PipelineNode } from './context.js';
 import { PROTO_UDP } from './l4.js';
 
 const spec = defineNode({
@@ -40,16 +40,14 @@ for (const p of [2055, 9995, 9996, 4739, 6343]) FLOW_PORTS[p] = 1;
 
 const PROTOCOL_ID: Record<FlowProtocol, number> = { netflow5: 5, netflow9: 9, ipfix: 10, sflow5: 65 };
 
-export class FlowMonitor extends Node<typeof spec> {
-  private readonly ctx: PipelineContext;
+export class FlowMonitor extends PipelineNode<typeof spec> {
   private readonly flows: FlowState;
   private readonly info = createFlowHeaderInfo();
   private readonly it = createTemplateIterator();
   private readonly tally = new Float64Array(Object.keys(spec.c).length);
 
   constructor(ctx: PipelineContext, flows: FlowState) {
-    super(spec);
-    this.ctx = ctx;
+    super(spec, ctx);
     this.flows = flows;
   }
 

@@ -4,13 +4,13 @@
  * of a packet share one non-zero IP ID; IPv6 gets a fragment header (RFC 8200 §4.5) with a fresh
  * 32-bit identification. The packet itself becomes the first fragment; the rest take spare slots.
  */
-import { defineNode, Node } from '../core/node.js';
+import { defineNode } from '../core/node.js';
 import type { PacketVector } from '../core/vector.js';
 import { readU16, writeU16 } from '../proto/bytes.js';
 import { checksum, update16 } from '../proto/checksum.js';
 import * as ip4 from '../proto/ipv4/packet.js';
 import * as ip6 from '../proto/ipv6/packet.js';
-import type { PipelineContext } from './context.js';
+import { type PipelineContext, PipelineNode } from './context.js';
 
 const spec = defineNode({
   name: 'mtu',
@@ -28,8 +28,7 @@ const spec = defineNode({
   },
 });
 
-export class Mtu extends Node<typeof spec> {
-  private readonly ctx: PipelineContext;
+export class Mtu extends PipelineNode<typeof spec> {
   private readonly upper = ip6.createUpperLayer();
   /** Identification for fragments of packets that carry none; per pipeline, never zero. */
   private nextId4 = 1 + Math.floor(Math.random() * 0xfffe);
@@ -39,8 +38,7 @@ export class Mtu extends Node<typeof spec> {
   private dfCleared = 0;
 
   constructor(ctx: PipelineContext) {
-    super(spec);
-    this.ctx = ctx;
+    super(spec, ctx);
   }
 
   process(vec: PacketVector, frame: Uint16Array, count: number): void {

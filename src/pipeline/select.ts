@@ -9,7 +9,7 @@
  * not seen its templates (failover, rebalance, a new or restarted collector), the cached
  * templates go there first, as a datagram from the exporter's own address and port.
  */
-import { defineNode, Node } from '../core/node.js';
+import { defineNode } from '../core/node.js';
 import { combine, hash16, mix32, TABLE_SIZE } from '../core/hash.js';
 import type { PacketVector } from '../core/vector.js';
 import { Balance, type Destination } from '../control/tables.js';
@@ -19,7 +19,7 @@ import { checksum } from '../proto/checksum.js';
 import * as ip4 from '../proto/ipv4/packet.js';
 import * as ip6 from '../proto/ipv6/packet.js';
 import * as udp from '../proto/udp/packet.js';
-import type { PipelineContext } from './context.js';
+import { type PipelineContext, PipelineNode } from './context.js';
 
 const spec = defineNode({
   name: 'select',
@@ -42,15 +42,13 @@ const TRACKED_BACKENDS = 16;
 const V9 = 9;
 const IPFIX = 10;
 
-export class Select extends Node<typeof spec> {
-  private readonly ctx: PipelineContext;
+export class Select extends PipelineNode<typeof spec> {
   private readonly flows: FlowState;
   /** Per stream and backend index: the backend token its templates were delivered under. */
   private readonly delivered: Int32Array;
 
   constructor(ctx: PipelineContext, flows: FlowState) {
-    super(spec);
-    this.ctx = ctx;
+    super(spec, ctx);
     this.flows = flows;
     this.delivered = new Int32Array(flows.streams.capacity * TRACKED_BACKENDS);
   }

@@ -3,11 +3,11 @@
  * receive socket): the outer-source check (`listen.sources`), then the tunnel decoder chosen by
  * UDP port from a table, not an if-chain.
  */
-import { defineNode, Node } from '../core/node.js';
+import { defineNode } from '../core/node.js';
 import { numberToIpv4 } from '../core/prefix-set.js';
 import type { PacketVector } from '../core/vector.js';
 import { Tunnel } from '../control/tables.js';
-import type { PipelineContext } from './context.js';
+import { type PipelineContext, PipelineNode } from './context.js';
 
 const spec = defineNode({
   name: 'tunnel-input',
@@ -18,11 +18,9 @@ const spec = defineNode({
   },
 });
 
-export class TunnelInput extends Node<typeof spec> {
-  private readonly ctx: PipelineContext;
+export class TunnelInput extends PipelineNode<typeof spec> {
   constructor(ctx: PipelineContext) {
-    super(spec);
-    this.ctx = ctx;
+    super(spec, ctx);
   }
 
   process(vec: PacketVector, frame: Uint16Array, count: number): void {

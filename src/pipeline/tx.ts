@@ -3,10 +3,10 @@
  * `forwarded` counts received packets that left (a copy or a later fragment is not a new packet);
  * `packets` counts everything put on the wire.
  */
-import { defineNode, Node } from '../core/node.js';
+import { defineNode } from '../core/node.js';
 import { Flag, type PacketVector } from '../core/vector.js';
 import { createSendResult } from '../io/sink.js';
-import type { PipelineContext } from './context.js';
+import { type PipelineContext, PipelineNode } from './context.js';
 
 const spec = defineNode({
   name: 'tx',
@@ -20,15 +20,13 @@ const spec = defineNode({
   },
 });
 
-export class Tx extends Node<typeof spec> {
-  private readonly ctx: PipelineContext;
+export class Tx extends PipelineNode<typeof spec> {
   private readonly result = createSendResult();
   /** Why the egress last refused a packet, for status. */
   lastError = '';
 
   constructor(ctx: PipelineContext) {
-    super(spec);
-    this.ctx = ctx;
+    super(spec, ctx);
   }
 
   process(vec: PacketVector, frame: Uint16Array, count: number): void {

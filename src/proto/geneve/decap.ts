@@ -4,9 +4,9 @@
  * endpoint as mirror target — the IPv4 packet the GWLB received, which is itself the VXLAN mirror
  * copy; its IPv4/UDP headers are stripped here and the VXLAN node checks that session's VNI.
  */
-import { defineNode, Node } from '../../core/node.js';
+import { defineNode } from '../../core/node.js';
 import type { PacketVector } from '../../core/vector.js';
-import { SessionField, type PipelineContext } from '../../pipeline/context.js';
+import { countSession, type PipelineContext, PipelineNode } from '../../pipeline/context.js';
 import { Decode } from '../result.js';
 import * as geneve from './packet.js';
 import * as ip4 from '../ipv4/packet.js';
@@ -25,18 +25,15 @@ const spec = defineNode({
   },
 });
 
-export class GeneveDecap extends Node<typeof spec> {
-  private readonly ctx: PipelineContext;
+export class GeneveDecap extends PipelineNode<typeof spec> {
   private readonly h = geneve.create();
   constructor(ctx: PipelineContext) {
-    super(spec);
-    this.ctx = ctx;
+    super(spec, ctx);
   }
 
   process(vec: PacketVector, frame: Uint16Array, count: number): void {
     const { n, e } = this.spec;
     const sessions = this.ctx.tables.sessions;
-    const counters = this.ctx.sessions;
     const h = this.h;
     for (let k = 0; k < count; k++) {
       const i = frame[k];
@@ -64,11 +61,7 @@ export class GeneveDecap extends Node<typeof spec> {
         this.drop(i, e.geneve_unknown_vni);
         continue;
       }
-      const row = counters.base(h.vni);
-      if (row >= 0) {
-        counters.values[row + SessionField.PACKETS]++;
-        counters.values[row + SessionField.BYTES] += vec.end[i] - vec.start[i];
-      }
+      countSession(this.ctx, h.vni, vec.end[i] - vec.start[i]);
       vec.start[i] += geneve.headerLength(h);
       this.next(i, n['inner-ethernet']);
     }

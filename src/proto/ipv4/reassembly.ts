@@ -9,11 +9,11 @@
  * the oldest datagram is evicted; datagrams older than the timeout expire. Every fragment held is
  * counted as waiting until it is merged into a datagram or dropped with a reason.
  */
-import { defineNode, Node } from '../../core/node.js';
+import { defineNode } from '../../core/node.js';
 import { mix32 } from '../../core/hash.js';
 import { numberToIpv4 } from '../../core/prefix-set.js';
 import type { PacketVector } from '../../core/vector.js';
-import type { PipelineContext } from '../../pipeline/context.js';
+import { type PipelineContext, PipelineNode } from '../../pipeline/context.js';
 import { PROTO_UDP, readL4 } from '../../pipeline/l4.js';
 import { readI32, readU16, readU32, writeU16 } from '../bytes.js';
 import { checksum } from '../checksum.js';
@@ -46,8 +46,7 @@ const spec = defineNode({
   },
 });
 
-export class Ip4Reassembly extends Node<typeof spec> {
-  private readonly ctx: PipelineContext;
+export class Ip4Reassembly extends PipelineNode<typeof spec> {
   private readonly size: number;
   private readonly buffers: (Buffer | null)[];
   private readonly blocks: Uint8Array[];
@@ -76,8 +75,7 @@ export class Ip4Reassembly extends Node<typeof spec> {
   private inUse = 0;
 
   constructor(ctx: PipelineContext, maxDatagrams: number) {
-    super(spec);
-    this.ctx = ctx;
+    super(spec, ctx);
     const n = (this.size = maxDatagrams);
     this.buffers = new Array<Buffer | null>(n).fill(null);
     this.blocks = Array.from({ length: n }, () => new Uint8Array(BLOCKS / 8));

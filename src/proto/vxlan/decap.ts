@@ -2,9 +2,9 @@
  * VXLAN decapsulation: validates the header and accepts only configured sessions (VNIs). AWS
  * picks a random VNI when a mirror session does not set one, so nothing assumes VNI 1.
  */
-import { defineNode, Node } from '../../core/node.js';
+import { defineNode } from '../../core/node.js';
 import type { PacketVector } from '../../core/vector.js';
-import { SessionField, type PipelineContext } from '../../pipeline/context.js';
+import { countSession, type PipelineContext, PipelineNode } from '../../pipeline/context.js';
 import { Decode } from '../result.js';
 import * as vxlan from './packet.js';
 
@@ -18,18 +18,15 @@ const spec = defineNode({
   },
 });
 
-export class VxlanDecap extends Node<typeof spec> {
-  private readonly ctx: PipelineContext;
+export class VxlanDecap extends PipelineNode<typeof spec> {
   private readonly h = vxlan.create();
   constructor(ctx: PipelineContext) {
-    super(spec);
-    this.ctx = ctx;
+    super(spec, ctx);
   }
 
   process(vec: PacketVector, frame: Uint16Array, count: number): void {
     const { n, e } = this.spec;
     const sessions = this.ctx.tables.sessions;
-    const counters = this.ctx.sessions;
     const h = this.h;
     for (let k = 0; k < count; k++) {
       const i = frame[k];
@@ -43,11 +40,7 @@ export class VxlanDecap extends Node<typeof spec> {
         this.drop(i, e.unknown_vni);
         continue;
       }
-      const row = counters.base(h.vni);
-      if (row >= 0) {
-        counters.values[row + SessionField.PACKETS]++;
-        counters.values[row + SessionField.BYTES] += vec.end[i] - vec.start[i];
-      }
+      countSession(this.ctx, h.vni, vec.end[i] - vec.start[i]);
       vec.start[i] += vxlan.HEADER_LENGTH;
       this.next(i, n['inner-ethernet']);
     }
