@@ -43,6 +43,14 @@ export class Graph implements NodeRuntime {
   };
   private vec!: PacketVector;
   private nextId = 1;
+  /** Packet ids go nextId, nextId + idStep, ...: workers interleave, so ids are gateway-unique. */
+  private idStep = 1;
+
+  /** Numbers this graph's packets first, first + step, first + 2·step, ... */
+  numberPackets(first: number, step: number): void {
+    this.nextId = first;
+    this.idStep = step;
+  }
 
   constructor(nodes: readonly Node[], capacity: number, counterBuffer?: (layout: CounterLayout) => Counters) {
     this.nodes = nodes;
@@ -116,7 +124,8 @@ export class Graph implements NodeRuntime {
     for (let k = 0, i = from; i < to; k++, i++) {
       frame[k] = i;
       bytes += vec.end[i] - vec.start[i];
-      const id = this.nextId++;
+      const id = this.nextId;
+      this.nextId += this.idStep;
       vec.id[i] = id;
       if (tracer !== null && tracer.armed && tracer.take(id, vec.timestampNs[i])) vec.flags[i] |= Flag.TRACED;
     }

@@ -162,6 +162,7 @@ export class Gateway {
       const controlBuffer = new SharedArrayBuffer(8);
       const setup: WorkerSetup = {
         index,
+        workers: n,
         config: this.config,
         generation: this.generation,
         slots: this.assignSlots(this.config),
@@ -301,12 +302,23 @@ export class Gateway {
    * Traces the next packets (each worker up to `count`, or the tracer's limit when filtering) and
    * returns the first `count` that match `filter`, seen within `waitMs`.
    */
-  async trace(count: number, waitMs: number, filter: TraceFilter = () => true, filtering = false): Promise<PacketTrace[]> {
+  trace(count: number, waitMs: number, filter: TraceFilter = () => true, filtering = false): Promise<PacketTrace[]> {
+    // One trace session at a time: each owns the workers' tracers from arm to collect.
+    const run = this.tracing.then(() => this.traceOnce(count, waitMs, filter, filtering));
+    this.tracing = run.catch(() => undefined);
+    return run;
+  }
+
+  private tracing: Promise<unknown> = Promise.resolve();
+  private traceId = 0;
+
+  private async traceOnce(count: number, waitMs: number, filter: TraceFilter, filtering: boolean): Promise<PacketTrace[]> {
+    const id = ++this.traceId;
     const live = this.workers.filter((w) => !w.stopped);
-    for (const w of live) this.post(w, { type: 'trace', count: filtering ? TRACE_LIMIT : count });
+    for (const w of live) this.post(w, { type: 'trace', id, count: filtering ? TRACE_LIMIT : count });
     await new Promise((r) => setTimeout(r, waitMs));
-    const collected = live.map((w) => this.waitFor((m) => m.type === 'traces' && m.index === w.index, APPLY_TIMEOUT_MS));
-    for (const w of live) this.post(w, { type: 'trace-collect' });
+    const collected = live.map((w) => this.waitFor((m) => m.type === 'traces' && m.index === w.index && m.id === id, APPLY_TIMEOUT_MS));
+    for (const w of live) this.post(w, { type: 'trace-collect', id });
     const traces = (await Promise.all(collected)).flatMap((m) => (m.type === 'traces' ? m.traces : []));
     return traces.filter(filter).sort((a, b) => a.timestampNs - b.timestampNs || a.id - b.id).slice(0, count);
   }

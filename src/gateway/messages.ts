@@ -11,13 +11,15 @@ import type { SharedState } from '../pipeline/build.js';
 export type ToWorker =
   | { type: 'tables'; config: Config; generation: number; slots: Map<string, number> }
   | { type: 'health'; destination: string; backend: string; up: boolean }
-  | { type: 'trace'; count: number }
-  | { type: 'trace-collect' };
+  /** Starts a trace session: forget earlier traces, trace the next `count` packets. */
+  | { type: 'trace'; id: number; count: number }
+  /** Ends it: send what was traced and stop tracing. */
+  | { type: 'trace-collect'; id: number };
 
 export type FromWorker =
   | { type: 'ready'; index: number; shared: SharedState; rcvbufBytes: number }
   | { type: 'applied'; index: number; generation: number }
-  | { type: 'traces'; index: number; traces: PacketTrace[] }
+  | { type: 'traces'; index: number; id: number; traces: PacketTrace[] }
   | { type: 'error'; index: number; code: string; message: string }
   | { type: 'stopped'; index: number };
 
@@ -31,6 +33,7 @@ export const ControlSlot = {
 
 export interface WorkerSetup {
   index: number;
+  workers: number;
   config: Config;
   generation: number;
   /** Backend counter slots, by "destination/backend". */

@@ -34,6 +34,7 @@ function main(): void {
   try {
     sink = tables.egressMode === 'raw' ? new RawSink(batch * 4) : new UdpSink(batch * 4);
     const pipeline = new Pipeline({ tables, sink, batchSize: batch });
+    pipeline.graph.numberPackets(setup.index + 1, setup.workers);
     const vec = pipeline.vec;
     // Both sockets receive into the vector's own slots: one batch at a time, no copy.
     const rx: RecvBuffers = {
@@ -89,8 +90,13 @@ function main(): void {
             const d = tables.destinations.find((x) => x.name === msg.destination);
             const b = d ? d.backends.findIndex((x) => x.text === msg.backend) : -1;
             if (d && b >= 0) setBackendUp(d, b, msg.up);
-          } else if (msg.type === 'trace') pipeline.tracer.arm(msg.count);
-          else if (msg.type === 'trace-collect') post({ type: 'traces', index: setup.index, traces: pipeline.tracer.drain() });
+          } else if (msg.type === 'trace') {
+            pipeline.tracer.drain();
+            pipeline.tracer.arm(msg.count);
+          } else if (msg.type === 'trace-collect') {
+            pipeline.tracer.arm(0);
+            post({ type: 'traces', index: setup.index, id: msg.id, traces: pipeline.tracer.drain() });
+          }
         }
       }
       const got = runBatch(receiver, listenPort) + (geneve ? runBatch(geneve, genevePort) : 0);
