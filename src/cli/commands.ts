@@ -3,12 +3,15 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadConfig, parseConfigText, validateConfig, type Config } from '../control/config.js';
-import { ConfigError, UsageError } from '../control/errors.js';
+import type { Config } from '../control/config.js';
 import { formatTraces } from '../core/trace.js';
-import { replay, type ReplayResult } from '../replay.js';
+import type { ReplayResult } from '../replay.js';
 import { formatAccounting } from './report.js';
-import { writeScenario } from '../gen/capture.js';
+
+// Commands load what they need when they run: `mirrorgate run` keeps zod, yaml and the
+// generator out of the gateway's main thread (they cost memory it would keep for good).
+const config = () => import('../control/config.js');
+const scenario = () => import('../gen/capture.js');
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEMO_CONFIG = join(PACKAGE_ROOT, 'examples', 'demo.yaml');
@@ -24,9 +27,9 @@ export function registerCommands(program: Command): void {
     .command('check')
     .description('validate a config file: exit 0 if valid, else 1 with one line per problem')
     .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
-    .action((opts: { config: string }) => {
-      const config = loadConfig(opts.config);
-      process.stdout.write(`${opts.config}: valid (${summarize(config)})\n`);
+    .action(async (opts: { config: string }) => {
+      const c = (await config()).loadConfig(opts.config);
+      process.stdout.write(`${opts.config}: valid (${summarize(c)})\n`);
     });
 
   program
@@ -38,9 +41,9 @@ export function registerCommands(program: Command): void {
     .option('--json', 'print one JSON object instead of the summary')
     .option('--trace <n>', 'trace the first N packets node by node', positiveInt)
     .option('--filter <terms>', 'with --trace: only packets matching all terms (drop, drop:REASON, sent, node:NAME, or text)')
-    .action((input: string, opts: { config: string; output?: string; json?: boolean; trace?: number; filter?: string }) => {
-      const config = loadConfig(opts.config);
-      const result = runReplay(config, input, opts.output, opts.trace, !opts.json, opts.filter);
+    .action(async (input: string, opts: { config: string; output?: string; json?: boolean; trace?: number; filter?: string }) => {
+      const c = (await config()).loadConfig(opts.config);
+      const result = await runReplay(c, input, opts.output, opts.trace, !opts.json, opts.filter);
       printReplay(result, Boolean(opts.json));
     });
 
@@ -53,8 +56,8 @@ export function registerCommands(program: Command): void {
     .option('--collector <ip>', 'the address the exporters send to', '203.0.113.10')
     .option('--datagrams <n>', 'datagrams per exporter and protocol', positiveInt, 25)
     .option('--seed <n>', 'random seed', positiveInt, 1)
-    .action((opts: { output: string; vni: number; exporters?: string; collector: string; datagrams: number; seed: number }) => {
-      const n = writeScenario(opts.output, {
+    .action(async (opts: { output: string; vni: number; exporters?: string; collector: string; datagrams: number; seed: number }) => {
+      const n = (await scenario()).writeScenario(opts.output, {
         vni: opts.vni,
         exporters: opts.exporters?.split(',').map((s) => s.trim()),
         collector: opts.collector,
@@ -68,7 +71,8 @@ export function registerCommands(program: Command): void {
     .command('demo')
     .description('the quick start: generate a mirrored capture, replay it through the built-in config, report')
     .option('-d, --dir <dir>', 'where to write the demo files', 'mirrorgate-demo')
-    .action((opts: { dir: string }) => {
+    .action(async (opts: { dir: string }) => {
+      const { writeScenario } = await scenario();
       mkdirSync(opts.dir, { recursive: true });
       const configPath = join(opts.dir, 'mirrorgate.yaml');
       if (!existsSync(configPath)) writeFileSync(configPath, readFileSync(DEMO_CONFIG));
@@ -76,8 +80,8 @@ export function registerCommands(program: Command): void {
       const output = join(opts.dir, 'out.pcap');
       const packets = writeScenario(input, { vni: 123, datagramsPerExporter: 25, seed: 1 });
       process.stdout.write(`generated ${input}: ${packets} packets mirrored by AWS (VXLAN, VNI 123)\n`);
-      const config = loadConfig(configPath);
-      const result = runReplay(config, input, output, 0, false);
+      const c = (await config()).loadConfig(configPath);
+      const result = await runReplay(c, input, output, 0, false);
       printReplay(result, false);
       process.stdout.write(
         `\nnext: edit ${configPath} and run\n  mirrorgate replay -c ${configPath} ${input} -o ${output}\n` +
@@ -92,7 +96,8 @@ function parseVni(v: string): number {
   return n;
 }
 
-function runReplay(config: Config, input: string, output: string | undefined, trace: number | undefined, progress: boolean, traceFilter?: string): ReplayResult {
+async function runReplay(config: Config, input: string, output: string | undefined, trace: number | undefined, progress: boolean, traceFilter?: string): Promise<ReplayResult> {
+  const { replay } = await import('../replay.js');
   return replay({
     config,
     input,
@@ -119,4 +124,3 @@ function summarize(c: Config): string {
   return `${c.rules.length} rules, ${d} destinations, ${c.sessions ? `${c.sessions.length} sessions` : 'any VNI'}, allowlist ${c.allowlistSource ?? 'off (any exporter)'}`;
 }
 
-export { parseConfigText, validateConfig, ConfigError, UsageError };

@@ -4,8 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../control/errors.js';
-import { runLabTest } from '../lab/demo.js';
-import { Lab, labOwner, labPrefixes, type LabOptions } from '../lab/lab.js';
+import type { LabOptions } from '../lab/lab.js';
 import { Addr, MAX_COLLECTORS, TelemetryPort } from '../lab/plan.js';
 import { DEFAULT_LADDER, formatRateHeader, formatRateRow, formatRateSummary, rateLadder } from '../lab/rate.js';
 
@@ -50,6 +49,9 @@ function buildOptions(cmd: Command): Command {
     .option('--workers <n>', 'gateway workers (default: one per core)', int(1, 256, 'a number of workers'));
 }
 
+/** The lab (and the config validation it uses) loads only when a lab command runs. */
+const loadLab = () => import('../lab/lab.js');
+
 export function registerLabCommands(program: Command): void {
   const lab = program
     .command('lab')
@@ -60,6 +62,7 @@ export function registerLabCommands(program: Command): void {
     .option('--no-gateway', 'build the hosts only')
     .action(async (o: BuildOptions & { gateway: boolean }) => {
       requireRoot();
+      const { Lab, labOwner } = await loadLab();
       const l = new Lab({ ...labOptions(o), log: (line) => process.stdout.write(`  ${line}\n`) });
       const owner = labOwner(l.prefix, l.dir);
       if (owner) throw new UsageError(`lab ${l.prefix} is in use by pid ${owner} (a test or \`lab test\`); choose another --prefix`);
@@ -94,6 +97,7 @@ export function registerLabCommands(program: Command): void {
     .action(async (o: BuildOptions & { flows: number; rate?: number; ladder?: string | boolean; seconds: number; keepFiles?: boolean }) => {
       requireRoot();
       const rates = o.rate ? [o.rate] : o.ladder ? (typeof o.ladder === 'string' ? rateList(o.ladder) : DEFAULT_LADDER) : undefined;
+      const { runLabTest } = await import('../lab/demo.js');
       const ok = await runLabTest(
         { ...labOptions(o), flows: o.flows, rates, rateMustBeLossless: Boolean(o.rate), seconds: o.seconds, keepFiles: o.keepFiles, handleSignals: true },
         (line) => process.stdout.write(`${line}\n`),
@@ -113,6 +117,7 @@ export function registerLabCommands(program: Command): void {
     .option('--json', 'print the steps as JSON')
     .action(async (o: CommonOptions & { rate?: number; ladder?: string | boolean; seconds: number; senders: number; size?: number; json?: boolean }) => {
       requireRoot();
+      const { Lab } = await loadLab();
       const l = Lab.attach(o.prefix);
       const rates = o.rate ? [o.rate] : typeof o.ladder === 'string' ? rateList(o.ladder) : DEFAULT_LADDER;
       if (!o.json) process.stdout.write(`${formatRateHeader()}\n`);
@@ -132,6 +137,7 @@ export function registerLabCommands(program: Command): void {
     .option('--force', 'with --all: also the labs of running processes')
     .action(async (o: CommonOptions & { all?: boolean; force?: boolean }) => {
       requireRoot();
+      const { Lab, labOwner, labPrefixes } = await loadLab();
       const prefixes = o.all ? await labPrefixes() : [o.prefix];
       for (const prefix of prefixes) {
         const owner = o.all && !o.force ? labOwner(prefix) : null;

@@ -1,11 +1,8 @@
 /** Commands that run or talk to a live gateway. */
 import type { Command } from 'commander';
-import { loadConfig } from '../control/config.js';
 import { MirrorgateError } from '../control/errors.js';
-import { createLogger } from '../control/log.js';
-import { ControlServer } from '../control/server.js';
+import type { ControlServer } from '../control/server.js';
 import { formatTraces, type PacketTrace } from '../core/trace.js';
-import { Gateway } from '../gateway/gateway.js';
 import type { statusOf } from '../gateway/status.js';
 import { formatAccounting } from './report.js';
 
@@ -15,6 +12,11 @@ export function registerLiveCommands(program: Command): void {
     .description('run the gateway in the foreground; SIGTERM/SIGINT drain and exit 0, SIGHUP reloads')
     .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
     .action(async (opts: { config: string }) => {
+      const [{ createLogger }, { ControlServer }, { Gateway }] = await Promise.all([
+        import('../control/log.js'),
+        import('../control/server.js'),
+        import('../gateway/gateway.js'),
+      ]);
       const log = createLogger();
       const gw = await Gateway.start({ configPath: opts.config, log });
       let server: ControlServer;
@@ -123,7 +125,7 @@ export async function controlRequest(opts: ControlOptions, method: string, path:
   let address = opts.control;
   let token = process.env.MIRRORGATE_TOKEN;
   if (opts.config) {
-    const c = loadConfig(opts.config);
+    const c = (await import('../control/config.js')).loadConfig(opts.config);
     const h = c.control.listen.host;
     address = `${h === '0.0.0.0' ? '127.0.0.1' : h === '::' ? '[::1]' : h.includes(':') ? `[${h}]` : h}:${c.control.listen.port}`;
     token = c.control.token ?? token;

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { parsePrefix, type Prefix } from '../core/prefix-set.js';
+import { parsePrefix, rangesOf, type Prefix, type PrefixRanges } from '../core/prefix-set.js';
 import { ConfigError } from './errors.js';
 import { DEFAULT_HEALTH_CHECK, HealthCheckSchema } from '../health/config.js';
 
@@ -181,6 +181,11 @@ export type RawConfig = z.output<typeof ConfigSchema>;
 /** The validated configuration, with files it names already read. */
 export interface Config extends Omit<RawConfig, 'allowlist'> {
   allowlist: Prefix[] | null;
+  /**
+   * The allowlist already merged into ranges (see compactConfig): what the gateway keeps and
+   * sends to its workers instead of `allowlist`, which is then null.
+   */
+  allowlistRanges?: PrefixRanges;
   /** Where the allowlist came from, for status. */
   allowlistSource: string | null;
 }
@@ -397,6 +402,15 @@ export function parseConfigText(text: string, source: string): unknown {
     );
   }
   return doc.toJS();
+}
+
+/**
+ * The same configuration with a long allowlist merged into typed-array ranges: a 100k-entry list
+ * is then under a megabyte to keep and to copy to each worker, instead of 100k objects.
+ */
+export function compactConfig(config: Config): Config {
+  if (!config.allowlist) return config;
+  return { ...config, allowlist: null, allowlistRanges: rangesOf(config.allowlist) };
 }
 
 /** Reads and validates a config file; throws ConfigError with every problem. */

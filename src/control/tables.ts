@@ -203,7 +203,7 @@ export function compileTables(config: Config, generation = 1, slots: BackendSlot
     sources: config.listen.sources.length ? new PrefixSet(config.listen.sources) : null,
     sessions: config.sessions ? new Set(config.sessions.map((s) => s.vni)) : null,
     sessionNames: new Map((config.sessions ?? []).map((s) => [s.vni, s.name ?? String(s.vni)])),
-    allowlist: config.allowlist ? new PrefixSet(config.allowlist) : null,
+    allowlist: config.allowlistRanges ? new PrefixSet(config.allowlistRanges) : config.allowlist ? new PrefixSet(config.allowlist) : null,
     rules,
     rulesByDstPort,
     rulesAnyPort: Int32Array.from(anyPort),

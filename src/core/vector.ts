@@ -75,7 +75,9 @@ export class PacketVector {
     if (options.arena && options.arena.length < bytes) {
       throw new RangeError(`arena of ${options.arena.length} bytes is smaller than ${bytes}`);
     }
-    this.arena = options.arena ?? Buffer.alloc(bytes);
+    // Not zero-filled: a slot is always written before it is read, and untouched spare pages stay
+    // out of RSS until a burst of fragments or copies needs them.
+    this.arena = options.arena ?? Buffer.allocUnsafeSlow(bytes);
     this.slot = [];
     for (let i = 0; i < this.capacity; i++) {
       this.slot.push(this.arena.subarray(i * slotSize, (i + 1) * slotSize));

@@ -6,7 +6,8 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { loadConfig, type Config } from '../control/config.js';
+import type { Config } from '../control/config.js';
+import { loadConfigIsolated } from './config-worker.js';
 import { ConfigError, MirrorgateError } from '../control/errors.js';
 import type { Logger } from '../control/log.js';
 import { Counters, CounterLayout, sumSnapshots } from '../core/counters.js';
@@ -42,6 +43,7 @@ interface WorkerHandle {
 export type ReloadResult = { ok: true; generation: number } | { ok: false; problems: string[] };
 
 const READY_TIMEOUT_MS = 10_000;
+const WORKER_YOUNG_GENERATION_MB = 4;
 /** Packets a worker traces at most when a filter picks among them. */
 const TRACE_LIMIT = 1000;
 const APPLY_TIMEOUT_MS = 5_000;
@@ -113,7 +115,7 @@ export class Gateway {
   }
 
   static async start(options: GatewayOptions): Promise<Gateway> {
-    const config = loadConfig(options.configPath);
+    const config = await loadConfigIsolated(options.configPath);
     preflight(config);
     const gw = new Gateway(options, config);
     gw.lock = await InstanceLock.acquire(config.listen.port, {
@@ -170,7 +172,12 @@ export class Gateway {
         control: controlBuffer,
         port: channel.port2,
       };
-      const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: setup, transferList: [channel.port2] });
+      const worker = new Worker(new URL('./worker.js', import.meta.url), {
+        workerData: setup,
+        transferList: [channel.port2],
+        // The data path allocates (almost) nothing: a small young generation keeps RSS down.
+        resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+      });
       const handle: WorkerHandle = { index, worker, port: channel.port1, control: new Int32Array(controlBuffer), counters: null, shared: null, generation: this.generation, stopped: false };
       this.workers.push(handle);
       worker.on('message', (m: FromWorker) => this.onMessage(handle, m));
@@ -228,7 +235,7 @@ export class Gateway {
   async reload(): Promise<ReloadResult> {
     let next: Config;
     try {
-      next = loadConfig(this.options.configPath);
+      next = await loadConfigIsolated(this.options.configPath);
       const restart = restartOnlyChanges(this.config, next);
       if (restart.length) throw new ConfigError(restart.map((f) => `${f}: changes only on restart; the running value is kept`), this.options.configPath);
     } catch (err) {

@@ -12,7 +12,8 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { formatExpect, statusAccepted, type HealthCheckConfig, type StatusRange } from './config.js';
+import type { HealthCheckConfig } from './config.js';
+import { formatExpect, statusAccepted, type StatusRange } from './expect.js';
 
 export interface ProbeResult {
   ok: boolean;

@@ -41,7 +41,8 @@ const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
 export const MAX_INTERVAL_MS = 3_600_000;
 
 /** An inclusive range of HTTP status codes. */
-export type StatusRange = readonly [lo: number, hi: number];
+import type { StatusRange } from './expect.js';
+export type { StatusRange };
 
 const STATUS_WHAT = 'an HTTP status 100-599, a range "lo-hi", or a list of those';
 
@@ -116,12 +117,4 @@ export type HealthCheckInput = z.input<typeof HealthCheckSchema>;
 /** The block used when a destination has none: no probing, every backend up. */
 export const DEFAULT_HEALTH_CHECK: HealthCheckConfig = HealthCheckSchema.parse({});
 
-/** True when `status` falls in one of the accepted ranges. */
-export function statusAccepted(status: number, expect: readonly StatusRange[]): boolean {
-  return expect.some(([lo, hi]) => status >= lo && status <= hi);
-}
-
-/** `200`, `200-399`, `200, 204` — for probe details and status output. */
-export function formatExpect(expect: readonly StatusRange[]): string {
-  return expect.map(([lo, hi]) => (lo === hi ? String(lo) : `${lo}-${hi}`)).join(', ');
-}
+export { formatExpect, statusAccepted } from './expect.js';
