@@ -4,7 +4,7 @@
  * of one configuration and half of another.
  */
 import { rendezvousTable, stringId } from '../core/hash.js';
-import { ipv4ToNumber, ipv6ToBytes, PrefixSet, type Prefix } from '../core/prefix-set.js';
+import { ipv4ToNumber, ipv6ToBytes, PrefixSet, SIGN_FLIP, type Prefix } from '../core/prefix-set.js';
 import type { Config, Endpoint } from './config.js';
 
 export const Tunnel = { NONE: 0, VXLAN: 1, GENEVE: 2 } as const;
@@ -79,8 +79,8 @@ export interface Tables {
   allowlist: PrefixSet | null;
   rules: Rule[];
   /** Candidate rules per inner destination port, in rule order; other ports use `rulesAnyPort`. */
-  rulesByDstPort: Map<number, Int32Array>;
-  rulesAnyPort: Int32Array;
+  rulesByDstPort: Map<number, Candidates>;
+  rulesAnyPort: Candidates;
   destinations: Destination[];
   egressMode: 'raw' | 'udp';
   reassembly: { maxDatagrams: number; timeoutMs: number };
@@ -191,10 +191,19 @@ export function compileTables(config: Config, generation = 1, slots: BackendSlot
       }
     }
   });
-  const rulesByDstPort = new Map<number, Int32Array>();
-  for (const [port, list] of byPort) {
-    rulesByDstPort.set(port, Int32Array.from([...list, ...anyPort].sort((a, b) => a - b)));
-  }
+  // Ports whose candidate lists are equal share one Candidates (and one source index).
+  const shared = new Map<string, Candidates>();
+  const candidatesOf = (list: number[]): Candidates => {
+    const key = list.join(',');
+    let c = shared.get(key);
+    if (!c) {
+      c = candidates(Int32Array.from(list), rules);
+      shared.set(key, c);
+    }
+    return c;
+  };
+  const rulesByDstPort = new Map<number, Candidates>();
+  for (const [port, list] of byPort) rulesByDstPort.set(port, candidatesOf([...list, ...anyPort].sort((a, b) => a - b)));
 
   return {
     generation,
@@ -206,7 +215,7 @@ export function compileTables(config: Config, generation = 1, slots: BackendSlot
     allowlist: config.allowlistRanges ? new PrefixSet(config.allowlistRanges) : config.allowlist ? new PrefixSet(config.allowlist) : null,
     rules,
     rulesByDstPort,
-    rulesAnyPort: Int32Array.from(anyPort),
+    rulesAnyPort: candidatesOf(anyPort),
     destinations,
     egressMode: config.egress.mode,
     reassembly: config.reassembly,
@@ -217,4 +226,60 @@ function spanOf(pairs: Uint16Array): number {
   let n = 0;
   for (let j = 0; j < pairs.length; j += 2) n += pairs[j + 1] - pairs[j] + 1;
   return n;
+}
+
+/**
+ * The rules a packet can match, in rule order, and for long lists an index by IPv4 source: the
+ * source ranges of all candidate rules cut the address space into intervals, each holding the
+ * rules that can match an address in it (rules with no IPv4 srcCidr are in every interval). A
+ * thousand customer rules that differ by source prefix then cost a binary search, not a scan.
+ */
+export interface Candidates {
+  rules: Int32Array;
+  /** Interval starts (sign-flipped int32, ascending); `bySource[k]` holds interval k's rules. */
+  sourceBounds: Int32Array | null;
+  bySource: Int32Array[];
+}
+
+/** Below this many candidates a scan is as fast as the index. */
+const SOURCE_INDEX_MIN = 8;
+
+function candidates(list: Int32Array, rules: readonly Rule[]): Candidates {
+  const plain: Candidates = { rules: list, sourceBounds: null, bySource: [] };
+  if (list.length < SOURCE_INDEX_MIN) return plain;
+  const points = new Set<number>([SIGN_FLIP]); // the lowest address
+  for (const k of list) {
+    const d = rules[k].src?.data;
+    if (!d) continue;
+    for (let j = 0; j < d.starts4.length; j++) {
+      points.add(d.starts4[j]);
+      if (d.ends4[j] !== 0x7fffffff) points.add(d.ends4[j] + 1);
+    }
+  }
+  const bounds = Int32Array.from(points).sort();
+  const lists: number[][] = Array.from(bounds, () => []);
+  for (const k of list) {
+    const d = rules[k].src?.data;
+    if (!d) {
+      for (const l of lists) l.push(k); // no source condition: a candidate everywhere
+      continue;
+    }
+    // (IPv6-only source prefixes never match an IPv4 packet; IPv6 packets scan `rules`.)
+    for (let j = 0; j < d.starts4.length; j++) {
+      for (let b = intervalOf(bounds, d.starts4[j]); b < bounds.length && bounds[b] <= d.ends4[j]; b++) lists[b].push(k);
+    }
+  }
+  return { rules: list, sourceBounds: bounds, bySource: lists.map((l) => Int32Array.from(l)) };
+}
+
+/** Index of the interval holding the sign-flipped address `x`. */
+export function intervalOf(bounds: Int32Array, x: number): number {
+  let lo = 0;
+  let hi = bounds.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (bounds[mid] <= x) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }

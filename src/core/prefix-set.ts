@@ -162,7 +162,9 @@ function merge4(flat: number[]): { starts: Int32Array; ends: Int32Array } {
   return { starts: Int32Array.from(starts, (v) => v ^ SIGN), ends: Int32Array.from(ends, (v) => v ^ SIGN) };
 }
 
-const SIGN = 0x80000000 | 0;
+/** XOR with an IPv4 address (int32) to compare addresses as signed int32 in address order. */
+export const SIGN_FLIP = 0x80000000 | 0;
+const SIGN = SIGN_FLIP;
 
 export class PrefixSet {
   readonly data: PrefixRanges;

@@ -5,7 +5,8 @@
  */
 import { defineNode } from '../core/node.js';
 import type { PacketVector } from '../core/vector.js';
-import type { Rule } from '../control/tables.js';
+import { intervalOf, type Rule } from '../control/tables.js';
+import { SIGN_FLIP } from '../core/prefix-set.js';
 import { readI32 } from '../proto/bytes.js';
 import { type PipelineContext, PipelineNode } from './context.js';
 
@@ -31,7 +32,11 @@ export class Classify extends PipelineNode<typeof spec> {
     const rules = t.rules;
     for (let k = 0; k < count; k++) {
       const i = frame[k];
-      const candidates = t.rulesByDstPort.get(vec.dstPort[i]) ?? t.rulesAnyPort;
+      const c = t.rulesByDstPort.get(vec.dstPort[i]) ?? t.rulesAnyPort;
+      const candidates =
+        c.sourceBounds !== null && vec.family[i] === 4
+          ? c.bySource[intervalOf(c.sourceBounds, readI32(vec.data[i], vec.l3[i] + 12) ^ SIGN_FLIP)]
+          : c.rules;
       let matched = -1;
       for (let c = 0; c < candidates.length; c++) {
         if (matches(rules[candidates[c]], vec, i)) {
