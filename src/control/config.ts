@@ -135,7 +135,7 @@ const Destination = z.strictObject({
   ttl: z.union([z.enum(['keep', 'decrement']), field((v) => int(v, 1, 255, 'a TTL'))]).default('keep'),
   /** DSCP for the collector path (e.g. 46 across a VPN that honours it), or keep the exporter's. */
   dscp: z.union([z.literal('keep'), field((v) => int(v, 0, 63, 'a DSCP'))]).default('keep'),
-  /** With every backend down: keep sending to all of them ("send", never blackhole) or drop. */
+  /** With every backend down: keep sending to the last-known set ("send", never blackhole) or drop. */
   whenAllDown: z.enum(['send', 'drop']).default('send'),
   /** Forward 1 packet in N (samplicator's sampling); 1 forwards all. */
   sample: z.number().int().min(1).max(1_000_000).default(1),

@@ -34,8 +34,10 @@ export interface Destination {
   /** DSCP to set, or -1 to keep. */
   dscp: number;
   backends: Backend[];
-  /** Health: 1 when the backend may take traffic. */
+  /** Health: 1 when the backend's checks pass. */
   up: Uint8Array;
+  /** 1 when the backend takes traffic: the up set, or with none up the last-known set. */
+  eligible: Uint8Array;
   /** With every backend down: keep sending to all of them (true) rather than drop. */
   sendWhenAllDown: boolean;
   /** HRW bucket → backend index, over the backends that are up. */
@@ -110,15 +112,21 @@ export function compileBackend(e: Endpoint, counterSlot = -1): Backend {
 /** Tokens are unique within a worker thread (module state is per thread). */
 let lastToken = 0;
 
-/** Recomputes which backends take traffic after a health change; returns false if none is up. */
+/**
+ * Recomputes which backends take traffic after a health change: the ones up; with none up, the
+ * last-known set (whenAllDown: send — the backends that were up until the last one failed, so
+ * exporters stay where they were) or none (drop). Returns false if none is up.
+ */
 export function applyHealth(d: Destination): boolean {
   let anyUp = false;
   for (let b = 0; b < d.up.length; b++) if (d.up[b]) anyUp = true;
-  const eligible = d.backends.map((_, b) => d.up[b] === 1 || (!anyUp && d.sendWhenAllDown));
+  if (anyUp) d.eligible.set(d.up);
+  else if (!d.sendWhenAllDown) d.eligible.fill(0);
+  else if (!d.eligible.includes(1)) d.eligible.fill(1); // nothing known yet: all of them
   d.hashTable = rendezvousTable(
     d.backends.map((b) => b.id),
     d.backends.map((b) => b.weight),
-    eligible,
+    Array.from(d.eligible, (e) => e === 1),
   );
   return anyUp;
 }
@@ -153,6 +161,7 @@ export function compileTables(config: Config, generation = 1, slots: BackendSlot
       dscp: d.dscp === 'keep' ? -1 : d.dscp,
       backends,
       up: new Uint8Array(backends.length).fill(1),
+      eligible: new Uint8Array(backends.length).fill(1),
       sendWhenAllDown: d.whenAllDown === 'send',
       hashTable: new Int16Array(0),
       tokens: Int32Array.from(backends, () => ++lastToken),

@@ -151,6 +151,7 @@ function carryHealth(old: Tables, next: Tables): Tables {
       const k = before.backends.findIndex((x) => x.text === b.text);
       if (k < 0) return;
       d.up[j] = before.up[k];
+      d.eligible[j] = before.eligible[k];
       d.tokens[j] = before.tokens[k];
     });
     d.rr = before.rr % d.backends.length;

@@ -151,10 +151,18 @@ export class Tcpdump {
     private readonly process: LabProcess,
   ) {}
 
-  /** Starts `tcpdump -i IFACE -w FILE FILTER` in `host` and waits until it captures. */
-  static async start(lab: Lab, host: LabHost, opts: { iface: string; filter: string; name: string }): Promise<Tcpdump> {
+  /**
+   * Starts `tcpdump -i IFACE -w FILE FILTER` in `host` and waits until it captures.
+   *
+   * `snaplen` (default 0: whole packets) and `bufferKiB` (tcpdump -B; default libpcap's 2 MiB)
+   * matter for bursts: in immediate mode libpcap sizes each ring frame for the snap length, so
+   * with -s 0 (256 KiB frames) the default buffer holds about 8 packets, and a burst (softflowd
+   * exporting a whole capture at once) overflows it. For bursts pass e.g. snaplen 2048.
+   */
+  static async start(lab: Lab, host: LabHost, opts: { iface: string; filter: string; name: string; snaplen?: number; bufferKiB?: number }): Promise<Tcpdump> {
     const file = lab.file(`${opts.name}.pcap`);
-    const p = lab.spawn(host, 'tcpdump', ['-i', opts.iface, '-n', '-U', '--immediate-mode', '-Z', 'root', '-s', '0', '-w', file, opts.filter], { name: `tcpdump on ${host}:${opts.iface}` });
+    const sizing = ['-s', String(opts.snaplen ?? 0), ...(opts.bufferKiB ? ['-B', String(opts.bufferKiB)] : [])];
+    const p = lab.spawn(host, 'tcpdump', ['-i', opts.iface, '-n', '-U', '--immediate-mode', '-Z', 'root', ...sizing, '-w', file, opts.filter], { name: `tcpdump on ${host}:${opts.iface}` });
     await p.waitForLine(/listening on/, { stream: 'stderr', timeoutMs: 10_000 });
     return new Tcpdump(file, p);
   }

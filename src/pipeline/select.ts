@@ -14,7 +14,7 @@ import { combine, hash16, mix32, TABLE_SIZE } from '../core/hash.js';
 import type { PacketVector } from '../core/vector.js';
 import { Balance, type Destination } from '../control/tables.js';
 import type { FlowState } from '../flow/state.js';
-import { readI32, readU16, readU32, writeU16 } from '../proto/bytes.js';
+import { readI32, readU16, readU32, writeU16, writeU32 } from '../proto/bytes.js';
 import { checksum } from '../proto/checksum.js';
 import * as ip4 from '../proto/ipv4/packet.js';
 import * as ip6 from '../proto/ipv6/packet.js';
@@ -92,26 +92,24 @@ export class Select extends PipelineNode<typeof spec> {
     for (let tries = 0; tries < n; tries++) {
       const b = d.rr;
       d.rr = b + 1 === n ? 0 : b + 1;
-      if (d.up[b] === 1) return b;
+      if (d.eligible[b] === 1) return b;
     }
-    return d.sendWhenAllDown ? d.rr : -1;
+    return -1;
   }
 
   private replicate(vec: PacketVector, i: number, d: Destination): void {
     const { e } = this.spec;
-    let anyUp = false;
-    for (let b = 0; b < d.up.length; b++) if (d.up[b] === 1) anyUp = true;
-    if (!anyUp && !d.sendWhenAllDown) {
-      this.drop(i, e.all_backends_down);
-      return;
-    }
     let first = -1;
     let copies = 0;
     for (let b = 0; b < d.backends.length; b++) {
-      if (!anyUp || d.up[b] === 1) {
+      if (d.eligible[b] === 1) {
         if (first < 0) first = b;
         else copies++;
       }
+    }
+    if (first < 0) {
+      this.drop(i, e.all_backends_down);
+      return;
     }
     if (vec.capacity - vec.count < copies) {
       this.drop(i, e.no_buffer);
@@ -119,7 +117,7 @@ export class Select extends PipelineNode<typeof spec> {
     }
     this.deliver(vec, i, d, first);
     for (let b = first + 1; b < d.backends.length; b++) {
-      if (anyUp && d.up[b] !== 1) continue;
+      if (d.eligible[b] !== 1) continue;
       const copy = vec.clone(i);
       if (copy < 0) this.count(this.spec.c.copies_unsent); // template datagrams took the spares
       else this.deliver(vec, copy, d, b);
@@ -201,8 +199,12 @@ export class Select extends PipelineNode<typeof spec> {
       writeU16(out, start + 2, q - start);
     }
     const flowOff = head;
-    if (protocol === V9) writeU16(out, flowOff + 2, records);
-    else writeU16(out, flowOff + 2, q - flowOff);
+    if (protocol === V9) {
+      writeU16(out, flowOff + 2, records);
+      // v9 numbers export packets (RFC 3954 §5.1): the extra datagram takes the number before the
+      // data packet's, so the collector sees consecutive numbers, not a loss.
+      writeU32(out, flowOff + 12, (readU32(out, flowOff + 12) - 1) >>> 0);
+    } else writeU16(out, flowOff + 2, q - flowOff); // IPFIX counts data records: none here
     const udpOff = vec.l4[i] - l3;
     writeU16(out, udpOff + udp.Field.LENGTH, q - udpOff);
     if (vec.family[i] === 4) {
