@@ -49,7 +49,9 @@ import {
   type TemplateRecord,
   VARIABLE_LENGTH,
   allFields,
+  enterTemplateSet,
   setField,
+  stopIteration,
   valueLength,
   writeValue,
 } from './template.js';
@@ -157,12 +159,7 @@ export function beginTemplates(buf: Uint8Array, off: number, end: number, it: Te
   return Decode.OK;
 }
 
-function stop(it: TemplateIterator, status: DecodeResult): DecodeResult {
-  it.status = status;
-  it.pos = it.end;
-  it.setEnd = -1;
-  return status;
-}
+const stop = stopIteration;
 
 /**
  * Moves to the next template record (withdrawals included: fieldCount 0), filling it.record; false
@@ -191,28 +188,7 @@ export function nextTemplate(it: TemplateIterator): boolean {
       it.pos = it.setEnd;
       it.setEnd = -1;
     }
-    if (it.pos >= it.end) return false;
-    if (it.end - it.pos < SET_HEADER_LENGTH) {
-      stop(it, Decode.TRUNCATED);
-      return false;
-    }
-    const id = readU16(buf, it.pos);
-    const length = readU16(buf, it.pos + 2);
-    if (length < SET_HEADER_LENGTH) {
-      stop(it, Decode.MALFORMED);
-      return false;
-    }
-    if (it.end - it.pos < length) {
-      stop(it, Decode.TRUNCATED);
-      return false;
-    }
-    if (id === TEMPLATE_SET_ID || id === OPTIONS_TEMPLATE_SET_ID) {
-      it.setId = id;
-      it.setEnd = it.pos + length;
-      it.pos += SET_HEADER_LENGTH;
-    } else {
-      it.pos += length;
-    }
+    if (!enterTemplateSet(it, TEMPLATE_SET_ID, OPTIONS_TEMPLATE_SET_ID)) return false;
   }
 }
 

@@ -55,7 +55,9 @@ import {
   type TemplateIterator,
   allFields,
   fixedRecordLength,
+  enterTemplateSet,
   setField,
+  stopIteration,
   writeValue,
 } from './template.js';
 
@@ -155,12 +157,7 @@ export function beginTemplates(buf: Uint8Array, off: number, end: number, it: Te
   return Decode.OK;
 }
 
-function stop(it: TemplateIterator, status: DecodeResult): DecodeResult {
-  it.status = status;
-  it.pos = it.end;
-  it.setEnd = -1;
-  return status;
-}
+const stop = stopIteration;
 
 /**
  * Moves to the next template record, filling it.record; false when there is none left (status
@@ -212,28 +209,7 @@ export function nextTemplate(it: TemplateIterator): boolean {
       it.pos = it.setEnd;
       it.setEnd = -1;
     }
-    if (it.pos >= it.end) return false;
-    if (it.end - it.pos < FLOWSET_HEADER_LENGTH) {
-      stop(it, Decode.TRUNCATED);
-      return false;
-    }
-    const id = readU16(buf, it.pos);
-    const length = readU16(buf, it.pos + 2);
-    if (length < FLOWSET_HEADER_LENGTH) {
-      stop(it, Decode.MALFORMED);
-      return false;
-    }
-    if (it.end - it.pos < length) {
-      stop(it, Decode.TRUNCATED);
-      return false;
-    }
-    if (id === TEMPLATE_FLOWSET_ID || id === OPTIONS_TEMPLATE_FLOWSET_ID) {
-      it.setId = id;
-      it.setEnd = it.pos + length;
-      it.pos += FLOWSET_HEADER_LENGTH;
-    } else {
-      it.pos += length;
-    }
+    if (!enterTemplateSet(it, TEMPLATE_FLOWSET_ID, OPTIONS_TEMPLATE_FLOWSET_ID)) return false;
   }
 }
 

@@ -3,6 +3,7 @@
  * list of (field type, field length) specifiers, a reusable record that template iteration fills
  * without allocating, and the big-endian field-value writer their encoders use.
  */
+import { readU16 } from '../proto/bytes.js';
 import type { DecodeResult } from '../proto/result.js';
 import { Decode } from '../proto/result.js';
 
@@ -160,3 +161,46 @@ export function setField(rec: TemplateRecord, i: number, type: number, length: n
   rec.lengths[i] = length;
   rec.enterprises[i] = enterprise;
 }
+
+/** Ends iteration with `status` (OK at the end of the message, else the problem met). */
+export function stopIteration(it: TemplateIterator, status: DecodeResult): DecodeResult {
+  it.status = status;
+  it.pos = it.end;
+  it.setEnd = -1;
+  return status;
+}
+
+/**
+ * Moves `it` into the next (Flow)Set whose ID is `templateSetId` or `optionsSetId`, skipping any
+ * other by its length — NetFlow v9 (RFC 3954 §5.2) and IPFIX (RFC 7011 §3.3.2) share the 4-byte
+ * set header. False at the end of the message, or on a bad set header (status then says which).
+ */
+export function enterTemplateSet(it: TemplateIterator, templateSetId: number, optionsSetId: number): boolean {
+  const buf = it.buf;
+  for (;;) {
+    if (it.pos >= it.end) return false;
+    if (it.end - it.pos < SET_HEADER_LENGTH) {
+      stopIteration(it, Decode.TRUNCATED);
+      return false;
+    }
+    const id = readU16(buf, it.pos);
+    const length = readU16(buf, it.pos + 2);
+    if (length < SET_HEADER_LENGTH) {
+      stopIteration(it, Decode.MALFORMED);
+      return false;
+    }
+    if (it.end - it.pos < length) {
+      stopIteration(it, Decode.TRUNCATED);
+      return false;
+    }
+    if (id === templateSetId || id === optionsSetId) {
+      it.setId = id;
+      it.setEnd = it.pos + length;
+      it.pos += SET_HEADER_LENGTH;
+      return true;
+    }
+    it.pos += length;
+  }
+}
+
+const SET_HEADER_LENGTH = 4;
