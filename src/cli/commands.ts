@@ -1,6 +1,6 @@
 /** The CLI's commands; each is a thin layer over a control-plane function. */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../control/config.js';
@@ -84,10 +84,16 @@ export function registerCommands(program: Command): void {
       const result = await runReplay(c, input, output, 0, false);
       printReplay(result, false);
       process.stdout.write(
-        `\nnext: edit ${configPath} and run\n  mirrorgate replay -c ${configPath} ${input} -o ${output}\n` +
+        `\nnext: edit ${configPath} and run\n  ${self()} replay -c ${configPath} ${input} -o ${output}\n` +
           `  tshark -r ${output}\n`,
       );
     });
+}
+
+/** How to invoke this CLI again: `mirrorgate` when installed, else the script as it was run. */
+function self(): string {
+  const script = process.argv[1] ?? '';
+  return /node_modules[\\/]\.bin|[\\/]bin[\\/]mirrorgate$/.test(script) ? 'mirrorgate' : `node ${relative(process.cwd(), script) || script}`;
 }
 
 function parseVni(v: string): number {
