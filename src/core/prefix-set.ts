@@ -30,7 +30,9 @@ export function parsePrefix(text: string): Prefix | string {
   return { family, address: value & ~hostMask, length };
 }
 
+/** Dotted quad → 32-bit unsigned number; RangeError when it is not an IPv4 address. */
 export function ipv4ToNumber(text: string): number {
+  if (!isIPv4(text)) throw new RangeError(`not an IPv4 address: ${text}`);
   const p = text.split('.').map(Number);
   return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
 }
@@ -39,7 +41,9 @@ export function numberToIpv4(v: number): string {
   return `${v >>> 24}.${(v >>> 16) & 0xff}.${(v >>> 8) & 0xff}.${v & 0xff}`;
 }
 
+/** IPv6 text (RFC 4291 §2.2 forms, zone index ignored) → 128-bit value; RangeError if invalid. */
 export function ipv6ToBigInt(text: string): bigint {
+  if (!isIPv6(text)) throw new RangeError(`not an IPv6 address: ${text}`);
   // A zone index ("fe80::1%eth0", RFC 4007 §11) names an interface, not address bits; left on,
   // it hid a dotted IPv4 tail ("::ffff:1.2.3.4%1" read as ::ffff:0.0.0.1).
   const zone = text.indexOf('%');

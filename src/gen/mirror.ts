@@ -8,7 +8,7 @@
  *
  * For tests and the generator: addresses are parsed from text here (allocation is fine).
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { ipv4ToNumber as parseIPv4, ipv6ToBytes as parseIPv6 } from '../core/prefix-set.js';
 import * as ethernet from '../proto/ethernet/packet.js';
 import * as geneve from '../proto/geneve/packet.js';
 import * as ipv4 from '../proto/ipv4/packet.js';
@@ -51,45 +51,8 @@ export interface MirrorFrameSpec {
   tunnel?: 'vxlan' | 'geneve';
 }
 
-/** Dotted-quad IPv4 → 32-bit number. */
-export function parseIPv4(text: string): number {
-  if (!isIPv4(text)) throw new RangeError(`not an IPv4 address: ${text}`);
-  const [a, b, c, d] = text.split('.').map(Number);
-  return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
-}
-
-export function formatIPv4(v: number): string {
-  return `${v >>> 24}.${(v >>> 16) & 0xff}.${(v >>> 8) & 0xff}.${v & 0xff}`;
-}
-
-/** IPv6 text (RFC 4291 §2.2, "::" and a dotted IPv4 tail included) → 16 bytes. */
-export function parseIPv6(text: string): Uint8Array {
-  if (!isIPv6(text)) throw new RangeError(`not an IPv6 address: ${text}`);
-  let s = text;
-  const lastColon = s.lastIndexOf(':');
-  if (s.indexOf('.', lastColon) !== -1) {
-    // dotted IPv4 tail (RFC 4291 §2.2 form 3) → two hex groups
-    const v4 = parseIPv4(s.slice(lastColon + 1));
-    s = `${s.slice(0, lastColon + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
-  }
-  const parseGroups = (part: string): number[] => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
-  let words: number[];
-  const gap = s.indexOf('::');
-  if (gap === -1) {
-    words = parseGroups(s);
-  } else {
-    const head = parseGroups(s.slice(0, gap));
-    const rest = parseGroups(s.slice(gap + 2));
-    words = [...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest];
-  }
-  if (words.length !== 8) throw new RangeError(`not an IPv6 address: ${text}`);
-  const out = new Uint8Array(16);
-  words.forEach((w, i) => {
-    out[2 * i] = w >>> 8;
-    out[2 * i + 1] = w & 0xff;
-  });
-  return out;
-}
+// Address text ↔ numbers: the prefix-set module's, under the names the generator's callers use.
+export { ipv4ToNumber as parseIPv4, numberToIpv4 as formatIPv4, ipv6ToBytes as parseIPv6 } from '../core/prefix-set.js';
 
 const OUTER_OVERHEAD = ethernet.HEADER_LENGTH + ipv4.MIN_HEADER_LENGTH + udp.HEADER_LENGTH + vxlan.HEADER_LENGTH;
 

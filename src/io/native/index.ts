@@ -470,16 +470,5 @@ export class UdpSender {
   }
 }
 
-/** '192.0.2.1' -> 0xc0000201 (host order, as the typed arrays above hold them). */
-export function ipv4ToU32(text: string): number {
-  const parts = text.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) {
-    throw new TypeError(`not an IPv4 address: ${text}`);
-  }
-  return parts.reduce((acc, p) => acc * 256 + Number(p), 0);
-}
-
-/** 0xc0000201 -> '192.0.2.1'. */
-export function u32ToIpv4(v: number): string {
-  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-}
+/** '192.0.2.1' ↔ 0xc0000201 (host order, as the typed arrays above hold them). */
+export { ipv4ToNumber as ipv4ToU32, numberToIpv4 as u32ToIpv4 } from '../../core/prefix-set.js';

@@ -214,6 +214,7 @@ test('when the addon is not built, constructors throw SocketError MG_ERR_NATIVE'
     writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
     cpSync(join(here, 'io/native/index.js'), join(dir, 'src/io/native/index.js'));
     cpSync(join(here, 'control/errors.js'), join(dir, 'src/control/errors.js'));
+    cpSync(join(here, 'core/prefix-set.js'), join(dir, 'src/core/prefix-set.js'));
     const script =
       `const m = await import(${JSON.stringify(new URL(`file://${dir}/src/io/native/index.js`).href)});
        const out = { available: m.nativeAvailable(), loadError: m.loadError() };
