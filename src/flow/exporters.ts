@@ -165,36 +165,31 @@ export class ExporterTable {
   }
 }
 
+/** Adds `row`'s counts into `into` (same exporter seen by several workers, or the "other" bucket). */
+function accumulate(into: ExporterStats, row: ExporterStats): void {
+  into.packets += row.packets;
+  into.bytes += row.bytes;
+  into.gaps += row.gaps;
+  into.lost += row.lost;
+  into.malformed += row.malformed;
+  into.resets += row.resets;
+  into.lastSeenMs = Math.max(into.lastSeenMs, row.lastSeenMs);
+}
+
 /** Merges worker tables by exporter, keeps the top `n` by packets and folds the rest into "other". */
 export function topExporters(tables: Iterable<{ rows: ExporterStats[] }>, n: number): ExporterStats[] {
   const merged = new Map<string, ExporterStats>();
   for (const t of tables) {
     for (const row of t.rows) {
       const m = merged.get(row.exporter);
-      if (!m) merged.set(row.exporter, { ...row });
-      else {
-        m.packets += row.packets;
-        m.bytes += row.bytes;
-        m.gaps += row.gaps;
-        m.lost += row.lost;
-        m.malformed += row.malformed;
-        m.resets += row.resets;
-        m.lastSeenMs = Math.max(m.lastSeenMs, row.lastSeenMs);
-      }
+      if (m) accumulate(m, row);
+      else merged.set(row.exporter, { ...row });
     }
   }
   const sorted = [...merged.values()].sort((a, b) => b.packets - a.packets || (a.exporter < b.exporter ? -1 : 1));
   if (sorted.length <= n) return sorted;
   const other: ExporterStats = { exporter: 'other', packets: 0, bytes: 0, gaps: 0, lost: 0, malformed: 0, resets: 0, lastSeenMs: 0 };
-  for (const s of sorted.slice(n)) {
-    other.packets += s.packets;
-    other.bytes += s.bytes;
-    other.gaps += s.gaps;
-    other.lost += s.lost;
-    other.malformed += s.malformed;
-    other.resets += s.resets;
-    other.lastSeenMs = Math.max(other.lastSeenMs, s.lastSeenMs);
-  }
+  for (const s of sorted.slice(n)) accumulate(other, s);
   return [...sorted.slice(0, n), other];
 }
 
