@@ -37,6 +37,16 @@ export function createMetrics(gw: Gateway): client.Registry {
   simple('mirrorgate_tx_packets_total', 'Packets transmitted, fragments and copies included', 'tx.packets');
   simple('mirrorgate_tx_bytes_total', 'IP bytes transmitted', 'tx.bytes');
   simple('mirrorgate_tx_errors_total', 'Packets the egress socket refused', 'tx.errors');
+  new client.Counter({
+    name: 'mirrorgate_tx_refused_total',
+    help: 'Packets the egress socket refused, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, v] of Object.entries(snapshot)) if (name.startsWith('tx.errors_')) this.inc({ reason: name.slice(10) }, v);
+    },
+  });
   simple('mirrorgate_reassembly_waiting_fragments', 'Fragments held for reassembly', 'ip4-reassembly.waiting', 'gauge');
   simple('mirrorgate_reassembled_datagrams_total', 'Datagrams reassembled from inner fragments', 'ip4-reassembly.reassembled');
   simple('mirrorgate_fragments_created_total', 'Fragments made to fit the egress MTU', 'mtu.fragments');

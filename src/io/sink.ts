@@ -9,7 +9,7 @@ export interface SendResult {
   /** Packets accepted by the backend. */
   sent: number;
   bytes: number;
-  /** Packets the backend refused (ENOBUFS, EMSGSIZE...); `lastError` names the latest reason. */
+  /** Packets the backend refused; `lastError` names the latest reason (an errno name). */
   failed: number;
   lastError: string;
 }

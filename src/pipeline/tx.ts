@@ -17,13 +17,25 @@ const spec = defineNode({
     packets: 'packets transmitted (copies and fragments included)',
     bytes: 'IP bytes transmitted',
     errors: 'packets the egress socket refused',
+    errors_enobufs: 'refused: socket buffer full (ENOBUFS/EAGAIN)',
+    errors_emsgsize: 'refused: larger than the route MTU (EMSGSIZE)',
+    errors_unreachable: 'refused: no route to the backend (ENETUNREACH/EHOSTUNREACH)',
+    errors_other: 'refused for another reason (EPERM, EAFNOSUPPORT, ...)',
   },
 });
 
+/** Which counter a refusal goes to, by the errno name the sink reports. */
+const ERRNO_COUNTER: Record<string, keyof typeof spec.c> = {
+  ENOBUFS: 'errors_enobufs',
+  EAGAIN: 'errors_enobufs',
+  EWOULDBLOCK: 'errors_enobufs',
+  EMSGSIZE: 'errors_emsgsize',
+  ENETUNREACH: 'errors_unreachable',
+  EHOSTUNREACH: 'errors_unreachable',
+};
+
 export class Tx extends PipelineNode<typeof spec> {
   private readonly result = createSendResult();
-  /** Why the egress last refused a packet, for status. */
-  lastError = '';
 
   constructor(ctx: PipelineContext) {
     super(spec, ctx);
@@ -44,8 +56,9 @@ export class Tx extends PipelineNode<typeof spec> {
     this.count(c.packets, r.sent);
     this.count(c.bytes, r.bytes);
     if (r.failed) {
+      // Counted under the batch's last reason: batches rarely fail for two reasons at once.
       this.count(c.errors, r.failed);
-      this.lastError = r.lastError;
+      this.count(c[ERRNO_COUNTER[r.lastError] ?? 'errors_other'], r.failed);
     }
   }
 }
