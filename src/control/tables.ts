@@ -69,14 +69,12 @@ export interface Rule {
 
 export interface Tables {
   generation: number;
-  listenPort: number;
   /** UDP destination port → Tunnel.*. */
   tunnelPorts: Uint8Array;
   /** Allowed outer (mirror) sources; null allows any. */
   sources: PrefixSet | null;
   /** Accepted VNIs; null accepts any. */
   sessions: Set<number> | null;
-  sessionNames: Map<number, string>;
   /** Allowed exporters (inner source); null allows any. */
   allowlist: PrefixSet | null;
   rules: Rule[];
@@ -216,11 +214,9 @@ export function compileTables(config: Config, generation = 1, slots: BackendSlot
 
   return {
     generation,
-    listenPort: config.listen.port,
     tunnelPorts,
     sources: config.listen.sources.length ? new PrefixSet(config.listen.sources) : null,
     sessions: config.sessions ? new Set(config.sessions.map((s) => s.vni)) : null,
-    sessionNames: new Map((config.sessions ?? []).map((s) => [s.vni, s.name ?? String(s.vni)])),
     allowlist: config.allowlistRanges ? new PrefixSet(config.allowlistRanges) : config.allowlist ? new PrefixSet(config.allowlist) : null,
     rules,
     rulesByDstPort,

@@ -72,7 +72,6 @@ export class Ip4Reassembly extends PipelineNode<typeof spec> {
   /** Contexts whose buffer the vector borrows until the batch is sent. */
   private readonly lent: Int32Array;
   private lentCount = 0;
-  private inUse = 0;
 
   constructor(ctx: PipelineContext, maxDatagrams: number) {
     super(spec, ctx);
@@ -193,11 +192,6 @@ export class Ip4Reassembly extends PipelineNode<typeof spec> {
     this.lentCount = 0;
   }
 
-  /** Datagrams under reassembly now (for tests and status). */
-  get pending(): number {
-    return this.inUse - this.lentCount;
-  }
-
   private bucket(src: number, dst: number, ident: number): number {
     return mix32(src ^ mix32(dst ^ ident)) & (this.heads.length - 1);
   }
@@ -232,7 +226,6 @@ export class Ip4Reassembly extends PipelineNode<typeof spec> {
     if (this.newest >= 0) this.newer[this.newest] = x;
     else this.oldest = x;
     this.newest = x;
-    this.inUse++;
     this.count(this.spec.c.contexts, 1);
     return x;
   }
@@ -278,7 +271,6 @@ export class Ip4Reassembly extends PipelineNode<typeof spec> {
 
   private release(x: number): void {
     this.free[this.freeCount++] = x;
-    this.inUse--;
     this.count(this.spec.c.contexts, -1);
   }
 
