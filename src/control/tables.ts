@@ -288,3 +288,24 @@ export function intervalOf(bounds: Int32Array, x: number): number {
   }
   return lo;
 }
+
+/**
+ * A reload keeps what the workers know of backend health (and the template tokens that go with
+ * it) for every backend that is still there, so an unchanged destination keeps its hash.
+ */
+export function carryRuntimeState(old: Tables, next: Tables): Tables {
+  for (const d of next.destinations) {
+    const before = old.destinations.find((x) => x.name === d.name);
+    if (!before) continue;
+    d.backends.forEach((b, j) => {
+      const k = before.backends.findIndex((x) => x.text === b.text);
+      if (k < 0) return;
+      d.up[j] = before.up[k];
+      d.eligible[j] = before.eligible[k];
+      d.tokens[j] = before.tokens[k];
+    });
+    d.rr = before.rr % d.backends.length;
+    applyHealth(d);
+  }
+  return next;
+}

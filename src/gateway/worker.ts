@@ -5,7 +5,7 @@
  * (up to the batch size), sends it, and blocks in poll(2) only when the socket is empty.
  */
 import { receiveMessageOnPort, workerData, parentPort } from 'node:worker_threads';
-import { applyHealth, compileTables, setBackendUp, type Tables } from '../control/tables.js';
+import { carryRuntimeState, compileTables, setBackendUp } from '../control/tables.js';
 import { MirrorgateError } from '../control/errors.js';
 import { UdpReceiver, waitEither, type RecvBuffers } from '../io/native/index.js';
 import { RawSink } from '../io/raw-sink.js';
@@ -90,7 +90,7 @@ function main(): void {
         for (let m = receiveMessageOnPort(setup.port); m; m = receiveMessageOnPort(setup.port)) {
           const msg = m.message as ToWorker;
           if (msg.type === 'tables') {
-            tables = carryHealth(tables, compileTables(msg.config, msg.generation, msg.slots));
+            tables = carryRuntimeState(tables, compileTables(msg.config, msg.generation, msg.slots));
             pipeline.setTables(tables);
             post({ type: 'applied', index: setup.index, generation: msg.generation });
           } else if (msg.type === 'health') {
@@ -138,24 +138,3 @@ function main(): void {
 }
 
 main();
-
-/**
- * A reload keeps what the workers know of backend health (and the template tokens that go with
- * it) for every backend that is still there, so an unchanged destination keeps its hash.
- */
-function carryHealth(old: Tables, next: Tables): Tables {
-  for (const d of next.destinations) {
-    const before = old.destinations.find((x) => x.name === d.name);
-    if (!before) continue;
-    d.backends.forEach((b, j) => {
-      const k = before.backends.findIndex((x) => x.text === b.text);
-      if (k < 0) return;
-      d.up[j] = before.up[k];
-      d.eligible[j] = before.eligible[k];
-      d.tokens[j] = before.tokens[k];
-    });
-    d.rr = before.rr % d.backends.length;
-    applyHealth(d);
-  }
-  return next;
-}
