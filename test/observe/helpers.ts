@@ -422,3 +422,23 @@ export class Backend {
     this.socket.close();
   }
 }
+
+/**
+ * The usual fixture: one test backend on port base+1 and a gateway listening on base, control on
+ * base+2, configured in `scratch`. Stop it with `stopGatewayWithBackend`.
+ */
+export async function startGatewayWithBackend(
+  scratch: { dir: string },
+  base: number,
+  extra: Partial<GatewaySetup> = {},
+): Promise<{ backend: Backend; gw: TestGateway }> {
+  const backend = await Backend.bind(base + 1);
+  const gw = await TestGateway.start(join(scratch.dir, 'gateway.yaml'), { listenPort: base, controlPort: base + 2, backendPorts: [base + 1], ...extra });
+  return { backend, gw };
+}
+
+export async function stopGatewayWithBackend(gw: TestGateway | undefined, backend: Backend | undefined, scratch: { remove: () => void }): Promise<void> {
+  await gw?.stop();
+  backend?.close();
+  scratch.remove();
+}

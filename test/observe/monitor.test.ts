@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Backend, PORTS, runCli, scenarioFrames, scratchDir, skipObserve, sleep, startTraffic, TestGateway } from './helpers.js';
+import { Backend, PORTS, runCli, scenarioFrames, scratchDir, skipObserve, sleep, startTraffic, TestGateway, startGatewayWithBackend, stopGatewayWithBackend } from './helpers.js';
 
 const P = PORTS.monitor;
 const CONTROL = `127.0.0.1:${P + 2}`;
@@ -32,16 +32,8 @@ describe('observe: mirrorgate monitor (plain lines)', { skip: skipObserve, timeo
   const good = scenarioFrames({ exporters: ['198.18.0.11', '198.18.0.12'], datagramsPerExporter: 10, seed: 11 }).map((f) => f.frame);
   const wrongVni = scenarioFrames({ vni: 4242, exporters: ['198.18.0.11', '198.18.0.12'], datagramsPerExporter: 10, seed: 12 }).map((f) => f.frame);
 
-  before(async () => {
-    backend = await Backend.bind(P + 1);
-    gw = await TestGateway.start(join(scratch.dir, 'gateway.yaml'), { listenPort: P, controlPort: P + 2, backendPorts: [P + 1] });
-  });
-
-  after(async () => {
-    await gw?.stop();
-    backend?.close();
-    scratch.remove();
-  });
+  before(async () => ({ backend, gw } = await startGatewayWithBackend(scratch, P)));
+  after(() => stopGatewayWithBackend(gw, backend, scratch));
 
   test('3 refreshes print 3 plain lines with rx_pps > 0 and status=OK while clean traffic flows', async () => {
     const traffic = startTraffic(P, good, 400);

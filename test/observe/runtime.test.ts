@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Backend, PORTS, runCli, scenarioFrames, scratchDir, sendFrames, skipObserve, TestGateway } from './helpers.js';
+import { Backend, PORTS, runCli, scenarioFrames, scratchDir, sendFrames, skipObserve, TestGateway, startGatewayWithBackend, stopGatewayWithBackend } from './helpers.js';
 
 const P = PORTS.runtime;
 const CONTROL = `127.0.0.1:${P + 2}`;
@@ -30,17 +30,12 @@ describe('observe: mirrorgate runtime', { skip: skipObserve, timeout: 60_000 }, 
   const N = good.length + wrongVni.length;
 
   before(async () => {
-    backend = await Backend.bind(P + 1);
-    gw = await TestGateway.start(join(scratch.dir, 'gateway.yaml'), { listenPort: P, controlPort: P + 2, backendPorts: [P + 1], workers: 2 });
+    ({ backend, gw } = await startGatewayWithBackend(scratch, P, { workers: 2 }));
     await sendFrames(P, [...good, ...wrongVni].sort((a, b) => a.timestampNs - b.timestampNs).map((f) => f.frame));
     counters = await gw.waitForRx(N);
   });
 
-  after(async () => {
-    await gw?.stop();
-    backend?.close();
-    scratch.remove();
-  });
+  after(() => stopGatewayWithBackend(gw, backend, scratch));
 
   /** Nodes in /api/counters, in order. */
   const nodes = () => Object.keys(counters).flatMap((k) => /^node\.(.+)\.packets$/.exec(k)?.[1] ?? []);

@@ -22,7 +22,7 @@ import { CaptureWriter, LinkType } from '../../src/io/pcap/writer.js';
 import * as ethernet from '../../src/proto/ethernet/packet.js';
 import * as ipv4 from '../../src/proto/ipv4/packet.js';
 import { readU16, readU32, writeU16, writeU32 } from '../../src/proto/bytes.js';
-import { Backend, type Metrics, mirrorFrame, PORTS, requireTool, scratchDir, sendFrames, skipObserve, sleep, type Status, TestGateway } from './helpers.js';
+import { Backend, type Metrics, mirrorFrame, PORTS, requireTool, scratchDir, sendFrames, skipObserve, sleep, type Status, TestGateway, startGatewayWithBackend, stopGatewayWithBackend } from './helpers.js';
 
 const P = PORTS.gaps;
 const FLOWS = 2000;
@@ -189,8 +189,7 @@ describe('observe: sequence gaps from softflowd through a live gateway', { skip:
     recorded.v5 = await recordSoftflowd(capture, '5', scratch.dir);
     for (const [k, v] of Object.entries(recorded)) assert.ok(v.length >= 20, `softflowd ${k}: ${v.length} datagrams`);
 
-    backend = await Backend.bind(P + 1);
-    gw = await TestGateway.start(join(scratch.dir, 'gateway.yaml'), { listenPort: P, controlPort: P + 2, backendPorts: [P + 1] });
+    ({ backend, gw } = await startGatewayWithBackend(scratch, P));
     const wrap = (src: string, dstPort: number, list: readonly Recorded[]) => list.map((d) => mirrorFrame(src, d.srcPort, dstPort, d.payload));
     const streams = [
       wrap('198.18.0.11', 2055, keep(recorded.v9)),
@@ -205,11 +204,7 @@ describe('observe: sequence gaps from softflowd through a live gateway', { skip:
     status = await gw.status();
   });
 
-  after(async () => {
-    await gw?.stop();
-    backend?.close();
-    scratch.remove();
-  });
+  after(() => stopGatewayWithBackend(gw, backend, scratch));
 
   const gaps = (exporter: string) => m.value('mirrorgate_exporter_sequence_gaps_total', { exporter });
   const lost = (exporter: string) => m.value('mirrorgate_exporter_sequence_lost_total', { exporter });

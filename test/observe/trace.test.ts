@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { PacketTrace } from '../../src/core/trace.js';
-import { Backend, PORTS, runCli, scenarioFrames, scratchDir, sendFrames, skipObserve, sleep, startTraffic, TestGateway } from './helpers.js';
+import { Backend, PORTS, runCli, scenarioFrames, scratchDir, sendFrames, skipObserve, sleep, startTraffic, TestGateway, startGatewayWithBackend, stopGatewayWithBackend } from './helpers.js';
 
 const P = PORTS.trace;
 const CONTROL = `127.0.0.1:${P + 2}`;
@@ -48,16 +48,8 @@ describe('observe: mirrorgate trace', { skip: skipObserve, timeout: 60_000 }, ()
   const good = scenarioFrames({ exporters: ['198.18.0.11', '198.18.0.12'], datagramsPerExporter: 10, seed: 21 }).map((f) => f.frame);
   const wrongVni = scenarioFrames({ vni: 4242, exporters: ['198.18.0.13'], datagramsPerExporter: 10, seed: 22 }).map((f) => f.frame);
 
-  before(async () => {
-    backend = await Backend.bind(P + 1);
-    gw = await TestGateway.start(join(scratch.dir, 'gateway.yaml'), { listenPort: P, controlPort: P + 2, backendPorts: [P + 1] });
-  });
-
-  after(async () => {
-    await gw?.stop();
-    backend?.close();
-    scratch.remove();
-  });
+  before(async () => ({ backend, gw } = await startGatewayWithBackend(scratch, P)));
+  after(() => stopGatewayWithBackend(gw, backend, scratch));
 
   test('no traffic: says so', async () => {
     const r = await runCli(['trace', '--control', CONTROL, '-n', '3', '--wait', '200']);
@@ -155,15 +147,10 @@ describe('observe: mirrorgate trace requests see only their own packets', { skip
   const good = scenarioFrames({ exporters: ['198.18.0.11', '198.18.0.12'], datagramsPerExporter: 10, seed: 23 }).map((f) => f.frame);
 
   before(async () => {
-    backend = await Backend.bind(P + 6);
-    gw = await TestGateway.start(join(scratch.dir, 'gateway.yaml'), { listenPort: P + 5, controlPort: P + 7, backendPorts: [P + 6] });
+    ({ backend, gw } = await startGatewayWithBackend(scratch, P + 5));
   });
 
-  after(async () => {
-    await gw?.stop();
-    backend?.close();
-    scratch.remove();
-  });
+  after(() => stopGatewayWithBackend(gw, backend, scratch));
 
   test('a trace while no traffic arrives reports none, even after an earlier trace that saw fewer packets than it asked for', async () => {
     // An earlier request for 10 packets while none arrive: it ends with the tracer still armed.
