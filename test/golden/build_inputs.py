@@ -144,8 +144,8 @@ def parse_ip(b):
 
 
 def udp4(src=EXP1, dst=COLLECTOR, sport=50001, dport=2055, data=b'', ip_id=1, df=True, chksum=None, ttl=64,
-         options=None):
-    ip = IP(src=src, dst=dst, id=ip_id, flags='DF' if df else 0, ttl=ttl)
+         options=None, tos=0):
+    ip = IP(src=src, dst=dst, id=ip_id, flags='DF' if df else 0, ttl=ttl, tos=tos)
     if options:
         ip.options = options
     u = UDP(sport=sport, dport=dport) if chksum is None else UDP(sport=sport, dport=dport, chksum=chksum)
@@ -217,17 +217,22 @@ def frags(ip, size):
 class Out:
     """One expected datagram: `inner` after DNAT to one of `backends` ((ip, port|None) — None keeps the port)."""
 
-    def __init__(self, inner, backends, keep_zero=False, any_id=False):
+    def __init__(self, inner, backends, keep_zero=False, any_id=False, ttl=None, tos=None):
         self.inner, self.backends, self.keep_zero, self.any_id = inner, list(backends), keep_zero, any_id
+        self.ttl, self.tos = ttl, tos  # what the destination's ttl / dscp policy makes of them
 
 
-def dnat(inner, backend, keep_zero=False):
+def dnat(inner, backend, keep_zero=False, ttl=None, tos=None):
     """The expected output, built by scapy: destination rewritten, source kept, DF cleared, checksums redone."""
     ip, port = backend
     p = parse_ip(bytes(inner))
     if IP in p:
         p[IP].dst = ip
         p[IP].flags = int(p[IP].flags) & ~0x2
+        if ttl is not None:
+            p[IP].ttl = ttl
+        if tos is not None:
+            p[IP].tos = tos
         del p[IP].chksum
     else:
         p[IPv6].dst = ip
@@ -368,6 +373,22 @@ def cases():
     p1501 = udp4(data=payload(1473, 35), ip_id=0x1035, sport=50035)
     C.append(case('mtu_plus_one', 'IPv4 packet of 1501 bytes: two fragments', [vxlan(ether(p1501))], 1, 2,
                   out=[Out(p1501, [FDI])]))
+
+    # --- egress policies (destination ttl / dscp) -------------------------------------------------------------------
+    policy = copy.deepcopy(BASE_CONFIG)
+    policy['destinations']['fdi'].update({'ttl': 'decrement', 'dscp': 46})
+    p = udp4(data=payload(60, 36), ip_id=0x1036, sport=50036, ttl=64, tos=0x01)
+    C.append(case('ttl_decrement_dscp', 'ttl: decrement, dscp: 46: TTL 64 -> 63, TOS 0x01 -> 0xb9 (ECN kept)',
+                  [vxlan(ether(p))], 1, 1, out=[Out(p, [FDI], ttl=63, tos=(46 << 2) | 0x01)], config=policy,
+                  combine=False))
+    p = udp4(data=payload(60, 37), ip_id=0x1037, sport=50037, ttl=1)
+    C.append(case('ttl_expired', 'ttl: decrement of a packet with TTL 1: dropped as a router would', [vxlan(ether(p))],
+                  0, 0, {'ttl_expired': 1}, config=policy, combine=False))
+    fixed = copy.deepcopy(BASE_CONFIG)
+    fixed['destinations']['fdi']['ttl'] = 200
+    p = udp4(data=payload(60, 38), ip_id=0x1038, sport=50038, ttl=3)
+    C.append(case('ttl_set', 'ttl: 200 sets it whatever came in', [vxlan(ether(p))], 1, 1,
+                  out=[Out(p, [FDI], ttl=200)], config=fixed, combine=False))
 
     # --- rules ---------------------------------------------------------------------------------------------------
     C.append(case('tcp_no_rule', 'TCP SYN to 198.51.100.10:2055 (rules select UDP)', [vxlan(ether(tcp4()))], 0, 0,
@@ -891,7 +912,7 @@ def verify_case(c, outdir):
     exp = c['out']
     if len(datagrams) != len(exp):
         errors.append('%d datagrams out (from %d records), expected %d' % (len(datagrams), len(records), len(exp)))
-    expected_bytes = [[dnat(o.inner, be, o.keep_zero) for be in o.backends] for o in exp]
+    expected_bytes = [[dnat(o.inner, be, o.keep_zero, o.ttl, o.tos) for be in o.backends] for o in exp]
     used = [False] * len(exp)
 
     def matches(j, b, reassembled):
