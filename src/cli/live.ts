@@ -41,11 +41,8 @@ export function registerLiveCommands(program: Command): void {
       });
     });
 
-  program
-    .command('status')
+  controlCommand(program, 'status')
     .description("one screen on a running gateway: traffic, drops by reason, destinations")
-    .option('-c, --config <file>', 'config of the gateway (for its control address and token)')
-    .option('--control <host:port>', 'control API address', '127.0.0.1:9090')
     .option('--json', 'print the status document')
     .action(async (opts: ControlOptions & { json?: boolean }) => {
       const s = (await controlRequest(opts, 'GET', '/api/status')) as ReturnType<typeof statusOf>;
@@ -73,11 +70,8 @@ export function registerLiveCommands(program: Command): void {
       );
     });
 
-  program
-    .command('trace')
+  controlCommand(program, 'trace')
     .description("capture the next packets' path through the graph, node by node")
-    .option('-c, --config <file>', 'config of the gateway (for its control address and token)')
-    .option('--control <host:port>', 'control API address', '127.0.0.1:9090')
     .option('-n, --count <n>', 'packets to trace', '10')
     .option('--wait <ms>', 'how long to wait for traffic', '2000')
     .option('--filter <terms>', 'keep packets matching all terms: drop, drop:REASON, sent, node:NAME, or text in a step (an address, "vni 123")')
@@ -89,11 +83,8 @@ export function registerLiveCommands(program: Command): void {
       process.stdout.write(r.traces.length ? formatTraces(r.traces) : 'no packets arrived while tracing\n');
     });
 
-  program
-    .command('reload')
+  controlCommand(program, 'reload')
     .description('ask a running gateway to reload its config file')
-    .option('-c, --config <file>', 'config of the gateway (for its control address and token)')
-    .option('--control <host:port>', 'control API address', '127.0.0.1:9090')
     .action(async (opts: ControlOptions) => {
       const r = (await controlRequest(opts, 'POST', '/api/reload')) as { ok: boolean; generation?: number; problems?: string[] };
       if (r.ok) process.stdout.write(`reloaded: generation ${r.generation}\n`);
@@ -113,6 +104,14 @@ function isStatus(s: unknown): s is ReturnType<typeof statusOf> {
     typeof x.exporters === 'object' &&
     Array.isArray(x.exporters.rows)
   );
+}
+
+/** A command that talks to a running gateway: it finds the control API from -c FILE or --control. */
+export function controlCommand(program: Command, name: string): Command {
+  return program
+    .command(name)
+    .option('-c, --config <file>', 'config of the gateway (for its control address and token)')
+    .option('--control <host:port>', 'control API address', '127.0.0.1:9090');
 }
 
 export interface ControlOptions {

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import type { statusOf } from '../gateway/status.js';
-import { controlRequest, type ControlOptions } from './live.js';
+import { controlCommand, controlRequest, type ControlOptions } from './live.js';
 
 type Status = ReturnType<typeof statusOf>;
 
@@ -110,11 +110,8 @@ export function dashboard(r: Rates, h: Health, s: Status, t: Thresholds): string
 }
 
 export function registerObserveCommands(program: Command): void {
-  program
-    .command('monitor')
+  controlCommand(program, 'monitor')
     .description('live dashboard of a running gateway, refreshed every second (plain lines when not a terminal)')
-    .option('-c, --config <file>', 'config of the gateway (for its control address and token)')
-    .option('--control <host:port>', 'control API address', '127.0.0.1:9090')
     .option('--target <pps>', 'the rate the deployment is sized for', '85000')
     .option('--max-drop-pct <pct>', 'drop share that turns the status red', '1')
     .option('--interval <ms>', 'refresh interval', '1000')
@@ -149,11 +146,8 @@ export function registerObserveCommands(program: Command): void {
       }
     });
 
-  program
-    .command('runtime')
+  controlCommand(program, 'runtime')
     .description("per-node packets, batches, average batch size and ns per packet (VPP's show runtime)")
-    .option('-c, --config <file>', 'config of the gateway (for its control address and token)')
-    .option('--control <host:port>', 'control API address', '127.0.0.1:9090')
     .option('--json', 'print the table as JSON')
     .action(async (opts: ControlOptions & { json?: boolean }) => {
       const counters = (await controlRequest(opts, 'GET', '/api/counters')) as Record<string, number>;
