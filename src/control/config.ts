@@ -173,6 +173,7 @@ export const ConfigSchema = z.strictObject({
       timeoutMs: z.number().int().min(10).max(60000).default(3000),
     })
     .default({ maxDatagrams: 256, timeoutMs: 3000 }),
+  /** Worker threads; `auto` is one per core but one, left to the kernel's packet work. */
   workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default('auto'),
 });
 

@@ -22,6 +22,15 @@ import { InstanceLock } from './instance-lock.js';
 import { HealthMonitor } from '../health/monitor.js';
 import { ControlSlot, type FromWorker, type ToWorker, type WorkerSetup } from './messages.js';
 
+/**
+ * Workers for `workers: auto`: one per core but one. The kernel's receive and transmit work for
+ * the same packets (NIC or veth queues, UDP delivery) needs a core too; a worker on every core
+ * competes with it and costs more per packet (on 2 cores, 7.9 µs against 5.2 µs at 85k pps).
+ */
+export function autoWorkers(cores: number): number {
+  return Math.max(1, cores - 1);
+}
+
 export interface GatewayOptions {
   configPath: string;
   log: Logger;
@@ -157,7 +166,7 @@ export class Gateway {
   }
 
   private async spawnWorkers(): Promise<void> {
-    const n = this.config.workers === 'auto' ? availableParallelism() : this.config.workers;
+    const n = this.config.workers === 'auto' ? autoWorkers(availableParallelism()) : this.config.workers;
     const readyAll: Promise<void>[] = [];
     for (let index = 0; index < n; index++) {
       const channel = new MessageChannel();
