@@ -39,7 +39,7 @@
  * Options Template Set) withdraws all of them. Sequence Number counts the Data Records (options
  * data included, template records not) sent by the Observation Domain before this message (§3.1).
  */
-import { readU16, readU32, writeU16, writeU32 } from '../proto/bytes.js';
+import { readI32, readU16, readU32, writeU16, writeU32 } from '../proto/bytes.js';
 import { Decode, type DecodeResult } from '../proto/result.js';
 import {
   type FieldSpec,
@@ -111,9 +111,9 @@ export function decode(buf: Uint8Array, off: number, end: number, out: IpfixHead
   if (length < HEADER_LENGTH) return Decode.MALFORMED;
   out.version = version;
   out.length = length;
-  out.exportTime = readU32(buf, off + 4);
-  out.sequenceNumber = readU32(buf, off + 8);
-  out.observationDomainId = readU32(buf, off + 12);
+  out.exportTime = readI32(buf, off + 4) >>> 0;
+  out.sequenceNumber = readI32(buf, off + 8) >>> 0;
+  out.observationDomainId = readI32(buf, off + 12) >>> 0;
   out.templateSets = 0;
   out.optionsTemplateSets = 0;
   out.dataSets = 0;
@@ -223,7 +223,7 @@ function readTemplate(buf: Uint8Array, p: number, setEnd: number, setId: number,
     q += 4;
     if (id & ENTERPRISE_BIT) {
       if (setEnd - q < 4) return Decode.MALFORMED;
-      enterprise = readU32(buf, q);
+      enterprise = readI32(buf, q) >>> 0;
       q += 4;
     }
     setField(rec, i, id & ~ENTERPRISE_BIT, length, enterprise);

@@ -38,7 +38,7 @@
  * flow_sequence counts the flows the engine exported before this datagram, so a collector
  * expects the next datagram's flow_sequence to be this one's plus `count`.
  */
-import { readU16, readU32, writeU16, writeU32 } from '../proto/bytes.js';
+import { readI32, readU16, readU32, writeU16, writeU32 } from '../proto/bytes.js';
 import { Decode, type DecodeResult } from '../proto/result.js';
 
 export const VERSION = 5;
@@ -141,10 +141,10 @@ export function decode(buf: Uint8Array, off: number, end: number, out: Netflow5H
   const count = readU16(buf, off + 2);
   out.version = version;
   out.count = count;
-  out.sysUptime = readU32(buf, off + 4);
-  out.unixSecs = readU32(buf, off + 8);
-  out.unixNsecs = readU32(buf, off + 12);
-  out.flowSequence = readU32(buf, off + 16);
+  out.sysUptime = readI32(buf, off + 4) >>> 0;
+  out.unixSecs = readI32(buf, off + 8) >>> 0;
+  out.unixNsecs = readI32(buf, off + 12) >>> 0;
+  out.flowSequence = readI32(buf, off + 16) >>> 0;
   out.engineType = buf[off + 20];
   out.engineId = buf[off + 21];
   out.samplingInterval = readU16(buf, off + 22);

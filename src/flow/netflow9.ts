@@ -47,7 +47,7 @@
  * expects each packet's to be one more than the last. Count is the number of records of every
  * kind (template, options template and data records) in the packet.
  */
-import { readU16, readU32, writeU16, writeU32 } from '../proto/bytes.js';
+import { readI32, readU16, writeU16, writeU32 } from '../proto/bytes.js';
 import { Decode, type DecodeResult } from '../proto/result.js';
 import {
   type FieldValue,
@@ -117,10 +117,10 @@ export function decode(buf: Uint8Array, off: number, end: number, out: Netflow9H
   if (version !== VERSION) return Decode.MALFORMED;
   out.version = version;
   out.count = readU16(buf, off + 2);
-  out.sysUptime = readU32(buf, off + 4);
-  out.unixSecs = readU32(buf, off + 8);
-  out.sequence = readU32(buf, off + 12);
-  out.sourceId = readU32(buf, off + 16);
+  out.sysUptime = readI32(buf, off + 4) >>> 0;
+  out.unixSecs = readI32(buf, off + 8) >>> 0;
+  out.sequence = readI32(buf, off + 12) >>> 0;
+  out.sourceId = readI32(buf, off + 16) >>> 0;
   out.templateFlowSets = 0;
   out.optionsTemplateFlowSets = 0;
   out.dataFlowSets = 0;

@@ -39,7 +39,7 @@
  * The datagram sequence_number counts datagrams per (agent address, sub_agent_id); each data
  * source keeps its own flow and counter sample sequence numbers.
  */
-import { readU32, writeU32 } from '../proto/bytes.js';
+import { readI32, readU32, writeU32 } from '../proto/bytes.js';
 import { Decode, type DecodeResult } from '../proto/result.js';
 
 export const VERSION = 5;
@@ -114,11 +114,11 @@ export function decode(buf: Uint8Array, off: number, end: number, out: Sflow5Hea
   out.agentAddressType = type;
   out.agentAddressLength = alen;
   for (let i = 0; i < alen; i++) out.agentAddress[i] = buf[off + 8 + i];
-  out.agentV4 = alen === 4 ? readU32(buf, off + 8) : 0;
+  out.agentV4 = alen === 4 ? readI32(buf, off + 8) >>> 0 : 0;
   let p = off + 8 + alen;
-  out.subAgentId = readU32(buf, p);
-  out.sequenceNumber = readU32(buf, p + 4);
-  out.uptime = readU32(buf, p + 8);
+  out.subAgentId = readI32(buf, p) >>> 0;
+  out.sequenceNumber = readI32(buf, p + 4) >>> 0;
+  out.uptime = readI32(buf, p + 8) >>> 0;
   const numSamples = readU32(buf, p + 12);
   out.numSamples = numSamples;
   out.flowSamples = 0;

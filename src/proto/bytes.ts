@@ -11,7 +11,9 @@ export function readU32(buf: Uint8Array, off: number): number {
 /**
  * The same 32 bits as readU32, as a signed int32. Hot paths use it for addresses and hashes:
  * V8 keeps int32 values unboxed, while an unsigned value of 2^31 or more becomes a heap number
- * whenever it crosses a call, so 198.18.x.x read with readU32 would allocate per packet.
+ * whenever it crosses a call, so 198.18.x.x read with readU32 would allocate per packet. For the
+ * same reason, decoders on the data path fill unsigned fields with `readI32(buf, off) >>> 0`: the
+ * conversion happens in the decoder, whether or not V8 inlined the read.
  */
 export function readI32(buf: Uint8Array, off: number): number {
   return (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3];

@@ -19,7 +19,7 @@
  *
  * Options are carried opaquely: decode notes where they are, encode copies them from a buffer.
  */
-import { readU32, writeU16, writeU32 } from '../bytes.js';
+import { readI32, writeU16, writeU32 } from '../bytes.js';
 import { checksum } from '../checksum.js';
 import { Decode, type DecodeResult } from '../result.js';
 
@@ -106,8 +106,8 @@ export function decode(buf: Uint8Array, off: number, end: number, out: Ipv4Heade
   out.ttl = buf[off + 8];
   out.protocol = buf[off + 9];
   out.checksum = (buf[off + 10] << 8) | buf[off + 11];
-  out.src = readU32(buf, off + 12);
-  out.dst = readU32(buf, off + 16);
+  out.src = readI32(buf, off + 12) >>> 0;
+  out.dst = readI32(buf, off + 16) >>> 0;
   return Decode.OK;
 }
 
