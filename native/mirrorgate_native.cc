@@ -2,7 +2,8 @@
 //
 //   - batch receive (recvmmsg) straight into memory that JavaScript allocated once,
 //   - batch send (sendmmsg) on raw IPv4/IPv6 sockets (we write the IP header, so the
-//     exporter's source address is kept) and on plain UDP sockets,
+//     exporter's source address is kept), on packet sockets bound to one device (we write
+//     the Ethernet header too) and on plain UDP sockets,
 //   - poll(2) for readability, so JS can wait without spinning.
 //
 // All packet logic stays in TypeScript (src/io/native/index.ts); this file only moves
@@ -21,6 +22,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/if_packet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
@@ -214,6 +216,26 @@ Napi::Value RawOpen(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// packetOpen(ifindex, sndbufBytes) -> {fd, sndbufBytes}: an AF_PACKET socket bound to one
+// device, for frames that carry their own Ethernet header. Protocol 0: it never receives.
+// Sending on it skips the kernel's routing and IP output; the frames still pass the device's
+// qdisc and packet taps (tcpdump sees them). Needs root or CAP_NET_RAW.
+Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t ifindex = U32Arg(info, 0, "ifindex", INT32_MAX);
+  uint32_t sndbuf = U32Arg(info, 1, "sndbufBytes", UINT32_MAX);
+  FdGuard fd{socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+  if (fd.fd < 0) ThrowErrno(env, "socket", errno);
+  sockaddr_ll ll{};
+  ll.sll_family = AF_PACKET;
+  ll.sll_ifindex = static_cast<int>(ifindex);
+  if (bind(fd.fd, reinterpret_cast<sockaddr*>(&ll), sizeof ll) < 0) ThrowErrno(env, "bind", errno);
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("sndbufBytes", SetBuf(fd.fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf));
+  r.Set("fd", fd.release());
+  return r;
+}
+
 // ---- data path ------------------------------------------------------------------------
 
 // recv(fd, arena, slotSize, max, lengths, srcAddr, srcPort, truncated, srcAddr6|null) -> count
@@ -286,7 +308,8 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
 
 // send(fd, arena, offsets, lengths, count, dst4|null, dst6|null, dstPort|null) -> sent
 // Packet i is arena[offsets[i] .. offsets[i]+lengths[i]) to dst4[i] (host order) or the
-// 16 bytes at dst6[i*16], port dstPort[i] (raw sockets: none, port 0).
+// 16 bytes at dst6[i*16], port dstPort[i] (raw sockets: none, port 0); with neither dst4 nor
+// dst6 it goes where the socket is bound (a packet socket's device).
 // A packet the kernel refuses (EMSGSIZE, ENETUNREACH...) is skipped and the batch goes on;
 // EAGAIN/ENOBUFS (queue full) ends the batch, since the rest would fail the same way.
 Napi::Value Send(const Napi::CallbackInfo& info) {
@@ -300,7 +323,7 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
   uint32_t* dst4 = ArrayArg<uint32_t>(info, 5, "dst4", napi_uint32_array, "Uint32Array", count, true);
   uint8_t* dst6 = ArrayArg<uint8_t>(info, 6, "dst6", napi_uint8_array, "Uint8Array", uint64_t(count) * 16, true);
   uint16_t* ports = ArrayArg<uint16_t>(info, 7, "dstPort", napi_uint16_array, "Uint16Array", count, true);
-  if ((dst4 == nullptr) == (dst6 == nullptr)) ThrowType(env, "exactly one of dst4/dst6 must be given");
+  if (dst4 != nullptr && dst6 != nullptr) ThrowType(env, "at most one of dst4/dst6 may be given");
   for (uint32_t i = 0; i < count; i++)  // check every packet before sending any
     if (uint64_t(offsets[i]) + lengths[i] > arena_len)
       ThrowType(env, "packet " + std::to_string(i) + " lies outside the arena");
@@ -318,6 +341,10 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
       uint32_t k = next + i;
       uint16_t port = htons(ports ? ports[k] : 0);
       socklen_t len;
+      iov[i] = {arena + offsets[k], lengths[k]};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      if (dst4 == nullptr && dst6 == nullptr) continue;
       if (dst4) {
         to[i].v4.sin_family = AF_INET;
         to[i].v4.sin_port = port;
@@ -329,11 +356,8 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
         memcpy(to[i].v6.sin6_addr.s6_addr, dst6 + size_t(k) * 16, 16);
         len = sizeof to[i].v6;
       }
-      iov[i] = {arena + offsets[k], lengths[k]};
       msgs[i].msg_hdr.msg_name = &to[i];
       msgs[i].msg_hdr.msg_namelen = len;
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
     }
     // sendmmsg stops at the first refused packet and returns how many went out before it
     // (losing the error), so a short count is followed by a retry that reports it.
@@ -425,6 +449,7 @@ Napi::Value LastErrno(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("udpOpen", Napi::Function::New(env, UdpOpen));
   exports.Set("rawOpen", Napi::Function::New(env, RawOpen));
+  exports.Set("packetOpen", Napi::Function::New(env, PacketOpen));
   exports.Set("udpSendOpen", Napi::Function::New(env, UdpSendOpen));
   exports.Set("recv", Napi::Function::New(env, Recv));
   exports.Set("send", Napi::Function::New(env, Send));

@@ -8,6 +8,8 @@
  * - {@link UdpReceiver}: recvmmsg into a slot arena allocated once by JS (zero copy, no
  *   allocation per packet), SO_REUSEPORT, large SO_RCVBUF, poll-based waiting.
  * - {@link RawSender}: sendmmsg of complete IPv4/IPv6 packets (we write the IP header).
+ * - {@link PacketSender}: sendmmsg of whole Ethernet frames on one device (AF_PACKET), which
+ *   skips the kernel's routing and IP output per packet ("packet egress mode").
  * - {@link UdpSender}: sendmmsg of UDP payloads from our own address ("udp egress mode").
  *
  * Socket creation failures throw {@link SocketError} (MG_ERR_LISTEN, MG_ERR_RAW_SOCKET,
@@ -29,6 +31,7 @@ import { SocketError } from '../../control/errors.js';
 interface NativeAddon {
   udpOpen(address: string, port: number, reusePort: boolean, rcvbufBytes: number): { fd: number; port: number; rcvbufBytes: number };
   rawOpen(family: 4 | 6, sndbufBytes: number): { fd: number; sndbufBytes: number };
+  packetOpen(ifindex: number, sndbufBytes: number): { fd: number; sndbufBytes: number };
   udpSendOpen(address: string, port: number, sndbufBytes: number): { fd: number; port: number; sndbufBytes: number };
   recv(
     fd: number, arena: Uint8Array | ArrayBuffer, slotSize: number, max: number,
@@ -330,22 +333,11 @@ export class UdpReceiver {
   }
 }
 
-/** Options shared by the senders. */
-export interface SenderOptions {
-  /** Requested SO_SNDBUF (default 16 MiB; beyond net.core.wmem_max only as root). */
-  sndbufBytes?: number;
-}
-
-export interface RawSenderOptions extends SenderOptions {
-  family: 4 | 6;
-}
-
 /**
- * A raw IP socket (IP_HDRINCL / IPV6_HDRINCL) sending complete IP packets in batches
- * with sendmmsg. Needs root or CAP_NET_RAW. Non-blocking: a full queue ends the batch.
+ * What the senders share: one socket, a batch send that never throws on packet errors and names
+ * the first one, and a close after which sending is a counted no-op.
  */
-export class RawSender {
-  readonly family: 4 | 6;
+abstract class BatchSender {
   readonly fd: number;
   /** SO_SNDBUF as granted by the kernel. */
   readonly sndbufBytes: number;
@@ -353,43 +345,21 @@ export class RawSender {
   #closed = false;
   #lastErrno: string | null = null;
 
-  /** @throws SocketError MG_ERR_RAW_SOCKET (EPERM without CAP_NET_RAW) or MG_ERR_NATIVE. */
-  constructor(opts: RawSenderOptions) {
-    if (opts.family !== 4 && opts.family !== 6) throw new TypeError(`family must be 4 or 6, got ${String(opts.family)}`);
-    this.#native = native();
-    this.family = opts.family;
-    let r: { fd: number; sndbufBytes: number };
-    try {
-      r = this.#native.rawOpen(opts.family, opts.sndbufBytes ?? 16 << 20);
-    } catch (err) {
-      throw socketError(err, 'MG_ERR_RAW_SOCKET', `raw IPv${opts.family} socket`);
-    }
-    this.fd = r.fd;
-    this.sndbufBytes = r.sndbufBytes;
+  protected constructor(addon: NativeAddon, opened: { fd: number; sndbufBytes: number }) {
+    this.#native = addon;
+    this.fd = opened.fd;
+    this.sndbufBytes = opened.sndbufBytes;
   }
 
-  /**
-   * Sends packets 0..count-1: packet i is `arena[offsets[i] .. offsets[i] + lengths[i])`,
-   * starting with its IPv4/IPv6 header, routed to `dst`: for family 4 a Uint32Array of
-   * host-order addresses (dst[i]), for family 6 a Uint8Array with 16 bytes at i*16 (normally
-   * the header's destination). Returns how many the kernel accepted; `count - sent` were
-   * dropped. A refused packet (EMSGSIZE...) is skipped and the rest still go; a full queue
-   * (EAGAIN/ENOBUFS) drops the rest of the batch. {@link lastErrno} names the first failure.
-   * After close() it sends nothing and returns 0 (lastErrno EBADF).
-   */
-  send(arena: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, dst: Uint32Array | Uint8Array, count: number): number {
+  protected sendBatch(
+    arena: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number,
+    dst4: Uint32Array | null, dst6: Uint8Array | null, dstPort: Uint16Array | null,
+  ): number {
     if (this.#closed) {
       this.#lastErrno = count > 0 ? 'EBADF' : null; // closed: nothing goes out, nothing throws
       return 0;
     }
-    let sent: number;
-    if (this.family === 4) {
-      if (!(dst instanceof Uint32Array)) throw new TypeError('IPv4 destinations must be a Uint32Array');
-      sent = this.#native.send(this.fd, arena, offsets, lengths, count, dst, null, null);
-    } else {
-      if (!(dst instanceof Uint8Array)) throw new TypeError('IPv6 destinations must be a Uint8Array (16 bytes each)');
-      sent = this.#native.send(this.fd, arena, offsets, lengths, count, null, dst, null);
-    }
+    const sent = this.#native.send(this.fd, arena, offsets, lengths, count, dst4, dst6, dstPort);
     this.#lastErrno = sent === count ? null : this.#native.errnoName(this.#native.lastErrno());
     return sent;
   }
@@ -406,6 +376,83 @@ export class RawSender {
   }
 }
 
+/** Options shared by the senders. */
+export interface SenderOptions {
+  /** Requested SO_SNDBUF (default 16 MiB; beyond net.core.wmem_max only as root). */
+  sndbufBytes?: number;
+}
+
+export interface RawSenderOptions extends SenderOptions {
+  family: 4 | 6;
+}
+
+/**
+ * A raw IP socket (IP_HDRINCL / IPV6_HDRINCL) sending complete IP packets in batches
+ * with sendmmsg. Needs root or CAP_NET_RAW. Non-blocking: a full queue ends the batch.
+ */
+export class RawSender extends BatchSender {
+  readonly family: 4 | 6;
+
+  /** @throws SocketError MG_ERR_RAW_SOCKET (EPERM without CAP_NET_RAW) or MG_ERR_NATIVE. */
+  constructor(opts: RawSenderOptions) {
+    if (opts.family !== 4 && opts.family !== 6) throw new TypeError(`family must be 4 or 6, got ${String(opts.family)}`);
+    const n = native();
+    let r: { fd: number; sndbufBytes: number };
+    try {
+      r = n.rawOpen(opts.family, opts.sndbufBytes ?? 16 << 20);
+    } catch (err) {
+      throw socketError(err, 'MG_ERR_RAW_SOCKET', `raw IPv${opts.family} socket`);
+    }
+    super(n, r);
+    this.family = opts.family;
+  }
+
+  /**
+   * Sends packets 0..count-1: packet i is `arena[offsets[i] .. offsets[i] + lengths[i])`,
+   * starting with its IPv4/IPv6 header, routed to `dst`: for family 4 a Uint32Array of
+   * host-order addresses (dst[i]), for family 6 a Uint8Array with 16 bytes at i*16 (normally
+   * the header's destination). Returns how many the kernel accepted; `count - sent` were
+   * dropped. A refused packet (EMSGSIZE...) is skipped and the rest still go; a full queue
+   * (EAGAIN/ENOBUFS) drops the rest of the batch. {@link lastErrno} names the first failure.
+   * After close() it sends nothing and returns 0 (lastErrno EBADF).
+   */
+  send(arena: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, dst: Uint32Array | Uint8Array, count: number): number {
+    if (this.family === 4) {
+      if (!(dst instanceof Uint32Array)) throw new TypeError('IPv4 destinations must be a Uint32Array');
+      return this.sendBatch(arena, offsets, lengths, count, dst, null, null);
+    }
+    if (!(dst instanceof Uint8Array)) throw new TypeError('IPv6 destinations must be a Uint8Array (16 bytes each)');
+    return this.sendBatch(arena, offsets, lengths, count, null, dst, null);
+  }
+}
+
+/**
+ * An AF_PACKET socket bound to one device, sending complete Ethernet frames in batches with
+ * sendmmsg. The kernel neither routes nor fragments them: the caller resolved the next hop and
+ * sized the frames. Needs root or CAP_NET_RAW. Non-blocking: a full queue ends the batch.
+ */
+export class PacketSender extends BatchSender {
+  readonly ifindex: number;
+
+  /** @throws SocketError MG_ERR_RAW_SOCKET (EPERM without CAP_NET_RAW, ENODEV...) or MG_ERR_NATIVE. */
+  constructor(ifindex: number, opts: SenderOptions = {}) {
+    const n = native();
+    let r: { fd: number; sndbufBytes: number };
+    try {
+      r = n.packetOpen(ifindex, opts.sndbufBytes ?? 16 << 20);
+    } catch (err) {
+      throw socketError(err, 'MG_ERR_RAW_SOCKET', `packet socket on interface ${ifindex}`);
+    }
+    super(n, r);
+    this.ifindex = ifindex;
+  }
+
+  /** Sends frames 0..count-1 (`arena[offsets[i] ..+ lengths[i])`); as {@link RawSender.send}. */
+  send(arena: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number {
+    return this.sendBatch(arena, offsets, lengths, count, null, null, null);
+  }
+}
+
 export interface UdpSenderOptions extends SenderOptions {
   /** Local IPv4 address to send from (default '0.0.0.0': chosen by routing). */
   bindAddress?: string;
@@ -417,30 +464,24 @@ export interface UdpSenderOptions extends SenderOptions {
  * An ordinary IPv4 UDP socket sending payloads in batches with sendmmsg, from our own
  * address ("udp egress mode": no privileges needed, but the exporter's address is lost).
  */
-export class UdpSender {
-  readonly fd: number;
+export class UdpSender extends BatchSender {
   /** The bound local port. */
   readonly port: number;
-  readonly sndbufBytes: number;
-  readonly #native: NativeAddon;
-  #closed = false;
-  #lastErrno: string | null = null;
 
   /** @throws SocketError MG_ERR_RAW_SOCKET (egress socket failure, e.g. EADDRINUSE on bindPort) or MG_ERR_NATIVE. */
   constructor(opts: UdpSenderOptions = {}) {
     const address = opts.bindAddress ?? '0.0.0.0';
     const port = opts.bindPort ?? 0;
     if (address.includes(':')) throw new TypeError(`UdpSender is IPv4 only, got bindAddress ${address}`);
-    this.#native = native();
+    const n = native();
     let r: { fd: number; port: number; sndbufBytes: number };
     try {
-      r = this.#native.udpSendOpen(address, port, opts.sndbufBytes ?? 16 << 20);
+      r = n.udpSendOpen(address, port, opts.sndbufBytes ?? 16 << 20);
     } catch (err) {
       throw socketError(err, 'MG_ERR_RAW_SOCKET', `udp egress socket ${hostPort(address, port)}`);
     }
-    this.fd = r.fd;
+    super(n, r);
     this.port = r.port;
-    this.sndbufBytes = r.sndbufBytes;
   }
 
   /**
@@ -449,24 +490,7 @@ export class UdpSender {
    * handling as {@link RawSender.send}.
    */
   send(arena: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, dstAddr: Uint32Array, dstPort: Uint16Array, count: number): number {
-    if (this.#closed) {
-      this.#lastErrno = count > 0 ? 'EBADF' : null; // closed: nothing goes out, nothing throws
-      return 0;
-    }
-    const sent = this.#native.send(this.fd, arena, offsets, lengths, count, dstAddr, null, dstPort);
-    this.#lastErrno = sent === count ? null : this.#native.errnoName(this.#native.lastErrno());
-    return sent;
-  }
-
-  /** errno name of the first failure in the last send(), or null. */
-  get lastErrno(): string | null {
-    return this.#lastErrno;
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#native.close(this.fd);
+    return this.sendBatch(arena, offsets, lengths, count, dstAddr, null, dstPort);
   }
 }
 
