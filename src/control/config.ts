@@ -158,7 +158,12 @@ export const ConfigSchema = z.strictObject({
   allowlist: z.union([z.array(Cidr), AllowlistFile]).optional(),
   rules: z.array(Rule).default([]),
   destinations: z.record(z.string(), Destination).default({}),
-  egress: z.strictObject({ mode: z.enum(['raw', 'udp']).default('raw') }).default({ mode: 'raw' }),
+  /**
+   * raw: IP packets through raw sockets and the kernel's IP output (routing, netfilter, IPsec).
+   * packet: Ethernet frames straight to the egress device, next hop read from the kernel's tables.
+   * udp: re-sent from our own address.
+   */
+  egress: z.strictObject({ mode: z.enum(['raw', 'packet', 'udp']).default('raw') }).default({ mode: 'raw' }),
   control: z
     .strictObject({
       listen: HostPort.default({ host: '127.0.0.1', port: 9090 } as never),

@@ -82,7 +82,7 @@ export interface Tables {
   rulesByDstPort: Map<number, Candidates>;
   rulesAnyPort: Candidates;
   destinations: Destination[];
-  egressMode: 'raw' | 'udp';
+  egressMode: 'raw' | 'packet' | 'udp';
   reassembly: { maxDatagrams: number; timeoutMs: number };
 }
 

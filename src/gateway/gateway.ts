@@ -19,6 +19,8 @@ import { BACKEND_SLOTS, type SharedState } from '../pipeline/build.js';
 import { ExporterTable, topExporters, type ExporterStats } from '../flow/exporters.js';
 import { KeyedCounters } from '../core/keyed-counters.js';
 import { InstanceLock } from './instance-lock.js';
+import { NextHopWatcher } from './next-hop-watch.js';
+import type { HopResolution } from '../io/next-hop.js';
 import { HealthMonitor } from '../health/monitor.js';
 import { ControlSlot, type FromWorker, type ToWorker, type WorkerSetup } from './messages.js';
 
@@ -71,6 +73,8 @@ export class Gateway {
   /** Backend counter slots by "destination/backend"; a slot is never reused for another backend. */
   readonly slots = new Map<string, number>();
   private stopping: Promise<void> | null = null;
+  /** Packet egress only: the backends' next hops, read from the kernel's tables. */
+  private nextHops: NextHopWatcher | null = null;
 
   private constructor(
     private readonly options: GatewayOptions,
@@ -115,6 +119,11 @@ export class Gateway {
     );
   }
 
+  /** Packet egress: each backend address's next hop as last read; null in other modes. */
+  nextHopResolutions(): HopResolution[] | null {
+    return this.nextHops?.current ?? null;
+  }
+
   get log(): Logger {
     return this.options.log;
   }
@@ -136,6 +145,12 @@ export class Gateway {
     try {
       await gw.spawnWorkers();
       gw.syncHealth(config);
+      if (config.egress.mode === 'packet') {
+        gw.nextHops = new NextHopWatcher(gw.log, (hops) => {
+          for (const w of gw.workers) if (!w.stopped) gw.post(w, { type: 'nexthops', hops });
+        });
+        await gw.nextHops.start(backendAddresses(config));
+      }
     } catch (err) {
       await gw.stop();
       throw err;
@@ -264,6 +279,7 @@ export class Gateway {
     await Promise.all(applied);
     this.config = next;
     this.syncHealth(next);
+    await this.nextHops?.refresh(backendAddresses(next));
     this.generation = generation;
     this.reloads.success++;
     this.lastReloadProblems = [];
@@ -351,6 +367,7 @@ export class Gateway {
         await Promise.all(live.map((w) => w.worker.terminate()));
       }
       this.health.stop();
+      this.nextHops?.stop();
       this.lock?.release();
       this.log.info({ ...this.accounting(), drops: this.accounting().drops }, 'gateway stopped');
     })();
@@ -363,7 +380,12 @@ function preflight(config: Config): void {
   if (!nativeAvailable()) {
     throw new MirrorgateError('MG_ERR_NATIVE', `the native addon is not built (${loadError()}); run \`npm install\` with g++, make and python3 available`);
   }
-  if (config.egress.mode === 'raw') new RawSender({ family: 4 }).close();
+  // Packet egress falls back to raw sockets for backends without a next hop.
+  if (config.egress.mode !== 'udp') new RawSender({ family: 4 }).close();
+}
+
+function backendAddresses(config: Config): string[] {
+  return Object.values(config.destinations).flatMap((d) => d.backends.map((b) => b.address));
 }
 
 /** Fields a running gateway cannot change in place. */

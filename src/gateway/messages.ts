@@ -6,11 +6,14 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Config } from '../control/config.js';
 import type { PacketTrace } from '../core/trace.js';
+import type { HopResolution } from '../io/next-hop.js';
 import type { SharedState } from '../pipeline/build.js';
 
 export type ToWorker =
   | { type: 'tables'; config: Config; generation: number; slots: Map<string, number> }
   | { type: 'health'; destination: string; backend: string; up: boolean }
+  /** Packet egress: each backend address's next hop (device, MACs), or why it has none. */
+  | { type: 'nexthops'; hops: HopResolution[] }
   /** Starts a trace session: forget earlier traces, trace the next `count` packets. */
   | { type: 'trace'; id: number; count: number }
   /** Ends it: send what was traced and stop tracing. */

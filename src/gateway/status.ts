@@ -5,6 +5,7 @@ export function statusOf(gw: Gateway) {
   const a = gw.accounting();
   const health = gw.backendHealth();
   const backendPackets = gw.backendPackets();
+  const hops = gw.nextHopResolutions();
   return {
     pid: process.pid,
     startedAt: gw.startedAt.toISOString(),
@@ -25,7 +26,15 @@ export function statusOf(gw: Gateway) {
       backends: d.backends.map((b) => {
         const h = health.find((x) => x.destination === name && x.backend === b.text);
         const packets = backendPackets.find((x) => x.destination === name && x.backend === b.text)?.packets ?? 0;
-        return { backend: b.text, up: h?.up ?? true, since: new Date(h?.since ?? 0).toISOString(), detail: h?.detail ?? '', packets };
+        const hop = hops?.find((x) => x.address === b.address);
+        return {
+          backend: b.text,
+          up: h?.up ?? true,
+          since: new Date(h?.since ?? 0).toISOString(),
+          detail: h?.detail ?? '',
+          packets,
+          ...(hop ? { nextHop: hop.hop ?? { none: hop.reason } } : {}),
+        };
       }),
     })),
     sessions: gw.sessions(),

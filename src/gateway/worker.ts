@@ -8,6 +8,7 @@ import { receiveMessageOnPort, workerData, parentPort } from 'node:worker_thread
 import { carryRuntimeState, compileTables, setBackendUp } from '../control/tables.js';
 import { MirrorgateError } from '../control/errors.js';
 import { UdpReceiver, waitEither, type RecvBuffers } from '../io/native/index.js';
+import { PacketSink } from '../io/packet-sink.js';
 import { RawSink } from '../io/raw-sink.js';
 import type { Sink } from '../io/sink.js';
 import { UdpSink } from '../io/udp-sink.js';
@@ -37,7 +38,7 @@ function main(): void {
   let receiver: UdpReceiver | undefined;
   let geneve: UdpReceiver | undefined;
   try {
-    sink = tables.egressMode === 'raw' ? new RawSink(batch * 4) : new UdpSink(batch * 4);
+    sink = tables.egressMode === 'raw' ? new RawSink(batch * 4) : tables.egressMode === 'packet' ? new PacketSink(batch * 4) : new UdpSink(batch * 4);
     const pipeline = new Pipeline({ tables, sink, batchSize: batch });
     pipeline.graph.numberPackets(setup.index + 1, setup.workers);
     const vec = pipeline.vec;
@@ -97,6 +98,8 @@ function main(): void {
             const d = tables.destinations.find((x) => x.name === msg.destination);
             const b = d ? d.backends.findIndex((x) => x.text === msg.backend) : -1;
             if (d && b >= 0) setBackendUp(d, b, msg.up);
+          } else if (msg.type === 'nexthops') {
+            sink.setNextHops?.(msg.hops);
           } else if (msg.type === 'trace') {
             pipeline.tracer.drain();
             pipeline.tracer.arm(msg.count);

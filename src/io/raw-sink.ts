@@ -3,10 +3,10 @@
  * sendmmsg per family per batch, straight from the vector's arena. A packet whose bytes live
  * outside the arena (a reassembled datagram) is sent on its own.
  */
-import type { Tables } from '../control/tables.js';
+import type { Backend, Tables } from '../control/tables.js';
 import type { PacketVector } from '../core/vector.js';
 import { RawSender } from './native/index.js';
-import type { SendResult, Sink } from './sink.js';
+import { accountSend, type SendResult, type Sink } from './sink.js';
 
 export class RawSink implements Sink {
   readonly name = 'raw';
@@ -19,6 +19,8 @@ export class RawSink implements Sink {
   private readonly offsets6: Uint32Array;
   private readonly lengths6: Uint32Array;
   private readonly dst6: Uint8Array;
+  private n4 = 0;
+  private n6 = 0;
   /** One-packet arrays for packets outside the arena. */
   private readonly one = { offset: new Uint32Array(1), length: new Uint32Array(1), dst4: new Uint32Array(1), dst6: new Uint8Array(16) };
 
@@ -42,34 +44,43 @@ export class RawSink implements Sink {
   }
 
   send(vec: PacketVector, frame: Uint16Array, count: number, tables: Tables, result: SendResult): void {
-    let n4 = 0;
-    let n6 = 0;
-    const slotSize = vec.slotSize;
     for (let k = 0; k < count; k++) {
       const i = frame[k];
-      const b = tables.destinations[vec.destination[i]].backends[vec.backend[i]];
-      const len = vec.end[i] - vec.l3[i];
-      result.bytes += len;
-      if (vec.data[i] !== vec.slot[i]) {
-        this.sendOne(vec.data[i], vec.l3[i], len, vec.family[i], b.addr4, b.addr6, result);
-        continue;
-      }
-      const offset = i * slotSize + vec.l3[i];
-      if (vec.family[i] === 4) {
-        this.offsets4[n4] = offset;
-        this.lengths4[n4] = len;
-        this.dst4[n4] = b.addr4;
-        n4++;
-      } else {
-        this.offsets6[n6] = offset;
-        this.lengths6[n6] = len;
-        this.dst6.set(b.addr6, n6 * 16);
-        n6++;
-      }
+      this.add(vec, i, tables.destinations[vec.destination[i]].backends[vec.backend[i]], result);
     }
-    if (n4 > 0) this.account(this.v4, this.v4.send(vec.arena, this.offsets4, this.lengths4, this.dst4, n4), n4, result);
+    this.sendQueued(vec.arena, result);
+  }
+
+  /** Queues packet `i` for {@link sendQueued} (a packet outside the arena goes at once). */
+  add(vec: PacketVector, i: number, b: Backend, result: SendResult): void {
+    const len = vec.end[i] - vec.l3[i];
+    result.bytes += len;
+    if (vec.data[i] !== vec.slot[i]) {
+      this.sendOne(vec.data[i], vec.l3[i], len, vec.family[i], b.addr4, b.addr6, result);
+      return;
+    }
+    const offset = i * vec.slotSize + vec.l3[i];
+    if (vec.family[i] === 4) {
+      const n = this.n4++;
+      this.offsets4[n] = offset;
+      this.lengths4[n] = len;
+      this.dst4[n] = b.addr4;
+    } else {
+      const n = this.n6++;
+      this.offsets6[n] = offset;
+      this.lengths6[n] = len;
+      this.dst6.set(b.addr6, n * 16);
+    }
+  }
+
+  /** Sends what {@link add} queued: one sendmmsg per family. */
+  sendQueued(arena: Uint8Array, result: SendResult): void {
+    const n4 = this.n4;
+    const n6 = this.n6;
+    this.n4 = this.n6 = 0;
+    if (n4 > 0) this.account(this.v4, this.v4.send(arena, this.offsets4, this.lengths4, this.dst4, n4), n4, result);
     if (n6 > 0) {
-      if (this.v6) this.account(this.v6, this.v6.send(vec.arena, this.offsets6, this.lengths6, this.dst6, n6), n6, result);
+      if (this.v6) this.account(this.v6, this.v6.send(arena, this.offsets6, this.lengths6, this.dst6, n6), n6, result);
       else this.fail(n6, this.v6Error, result);
     }
   }
@@ -88,13 +99,11 @@ export class RawSink implements Sink {
   }
 
   private account(sender: RawSender, sent: number, tried: number, result: SendResult): void {
-    result.sent += sent;
-    if (sent < tried) this.fail(tried - sent, sender.lastErrno ?? 'EIO', result);
+    accountSend(result, sent, tried, sender.lastErrno);
   }
 
   private fail(n: number, errno: string, result: SendResult): void {
-    result.failed += n;
-    result.lastError = errno;
+    accountSend(result, 0, n, errno);
   }
 
   flush(): void {}

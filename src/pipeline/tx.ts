@@ -16,6 +16,7 @@ const spec = defineNode({
     forwarded: 'received packets forwarded to a backend',
     packets: 'packets transmitted (copies and fragments included)',
     bytes: 'IP bytes transmitted',
+    direct: 'of those, frames written straight to the egress device (egress.mode: packet)',
     errors: 'packets the egress socket refused',
     errors_enobufs: 'refused: socket buffer full (ENOBUFS/EAGAIN)',
     errors_emsgsize: 'refused: larger than the route MTU (EMSGSIZE)',
@@ -50,11 +51,12 @@ export class Tx extends PipelineNode<typeof spec> {
       if (flags & Flag.TRACED) this.sent(frame[k]);
     }
     const r = this.result;
-    r.sent = r.bytes = r.failed = 0;
+    r.sent = r.bytes = r.direct = r.failed = 0;
     this.ctx.sink.send(vec, frame, count, this.ctx.tables, r);
     this.count(c.forwarded, forwarded);
     this.count(c.packets, r.sent);
     this.count(c.bytes, r.bytes);
+    if (r.direct) this.count(c.direct, r.direct);
     if (r.failed) {
       // Counted under the batch's last reason: batches rarely fail for two reasons at once.
       this.count(c.errors, r.failed);

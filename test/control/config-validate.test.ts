@@ -229,7 +229,7 @@ describe('validateConfig: one line per problem, naming the field', () => {
       [(c) => (c.destinations.v4.df = 'drop'), 'destinations.v4.df: expected one of "clear" | "keep", got "drop"'],
       [(c) => (c.rules[0].match.protocol = 'quic'), 'rules[0].match.protocol: expected a protocol (icmp, tcp, udp, gre, esp, icmpv6, sctp or 0-255), got "quic"'],
       [(c) => (c.rules[0].name = ''), 'rules[0].name: expected at least 1 characters'],
-      [(c) => (c.egress = { mode: 'tcp' }), 'egress.mode: expected one of "raw" | "udp", got "tcp"'],
+      [(c) => (c.egress = { mode: 'tcp' }), 'egress.mode: expected one of "raw" | "packet" | "udp", got "tcp"'],
       [(c) => (c.reassembly = { timeoutMs: 5 }), 'reassembly.timeoutMs: expected at least 10, got 5'],
       [(c) => (c.reassembly = { maxDatagrams: 100000 }), 'reassembly.maxDatagrams: expected at most 65536, got 100000'],
       [(c) => (c.sessions = [{ vni: -1 }]), 'sessions[0].vni: expected a VNI 0-16777215, got -1'],
