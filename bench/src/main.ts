@@ -22,7 +22,7 @@ import { ALL_SYSTEMS, setPmacctBufferSize, sleep, startSystem, SYSTEMS, type Run
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 const AGENT_DIR = dirname(fileURLToPath(import.meta.url));
 
-const DEFAULT_LADDER = [20_000, 50_000, 85_000, 120_000, 160_000, 200_000, 250_000, 300_000];
+const DEFAULT_LADDER = [1_000, 20_000, 50_000, 85_000, 100_000, 120_000, 140_000, 160_000, 200_000, 250_000, 300_000];
 const QUICK_LADDER = [20_000, 85_000, 160_000];
 
 const QUIET_BUDGET_TEXT = '15 min';

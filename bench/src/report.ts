@@ -112,6 +112,8 @@ export interface Summary {
   bestPeerAtGateway: string | null;
   at85k: Record<string, { machineCpuPercent: number; gatewayCpuUsPerPkt: number | null; lossPercent: number; p99Us: number | null } | null>;
   bigConfigRssMB: number | null;
+  /** Latency p99 at 1k pps, where batching must not hold packets. */
+  p99UsAt1k?: Record<string, number | null>;
 }
 
 export const LOSSLESS_PERCENT = 0.1;
@@ -164,11 +166,13 @@ function ratios(h: Highest): { bestPeer: string | null; ratio: Record<string, nu
 
 export function summarize(systems: SystemResult[], ladder: number[]): Summary {
   const at85k: Summary['at85k'] = {};
+  const p99UsAt1k: Record<string, number | null> = {};
   const top = Math.max(...ladder);
   const highestLossless = highest(systems, lossless, top);
   const highestLosslessAtGateway = highest(systems, losslessAtGateway, top);
   for (const sys of systems) {
     const s85 = sys.steps.find((s) => s.targetPps === 85_000);
+    p99UsAt1k[sys.system] = sys.steps.find((s) => s.targetPps === 1_000)?.latencyUs?.p99 ?? null;
     at85k[sys.system] = s85
       ? { machineCpuPercent: s85.machineCpuPercent, gatewayCpuUsPerPkt: s85.gatewayCpuUsPerPkt, lossPercent: s85.lossPercent, p99Us: s85.latencyUs?.p99 ?? null }
       : null;
@@ -186,6 +190,7 @@ export function summarize(systems: SystemResult[], ladder: number[]): Summary {
     bestPeerAtGateway: atGw.bestPeer,
     at85k,
     bigConfigRssMB: big ? bigRss : null,
+    p99UsAt1k,
   };
 }
 
@@ -242,13 +247,13 @@ export function renderMarkdown(r: Results): string {
   );
   const hl = (h: Summary['highestLossless'][string]) => (h ? `${h.topOfLadder ? '≥ ' : ''}${fmt(h.targetPps)}` : 'none');
   out.push(
-    '| system | highest lossless rate (pps) | … not counting sink-side drops | machine CPU % at 85k | gateway CPU µs/pkt at 85k | p99 µs at 85k |',
-    '|---|--:|--:|--:|--:|--:|',
+    '| system | highest lossless rate (pps) | … not counting sink-side drops | machine CPU % at 85k | gateway CPU µs/pkt at 85k | p99 µs at 85k | p99 µs at 1k |',
+    '|---|--:|--:|--:|--:|--:|--:|',
   );
   for (const sys of r.systems) {
     const c = r.summary.at85k[sys.system];
     out.push(
-      `| ${sys.system} | ${hl(r.summary.highestLossless[sys.system])} | ${hl(r.summary.highestLosslessAtGateway?.[sys.system] ?? null)} | ${c ? fmt(c.machineCpuPercent) : 'n/a'} | ${c ? fmt(c.gatewayCpuUsPerPkt, 2) : 'n/a'} | ${c ? fmt(c.p99Us) : 'n/a'} |`,
+      `| ${sys.system} | ${hl(r.summary.highestLossless[sys.system])} | ${hl(r.summary.highestLosslessAtGateway?.[sys.system] ?? null)} | ${c ? fmt(c.machineCpuPercent) : 'n/a'} | ${c ? fmt(c.gatewayCpuUsPerPkt, 2) : 'n/a'} | ${c ? fmt(c.p99Us) : 'n/a'} | ${fmt(r.summary.p99UsAt1k?.[sys.system])} |`,
     );
   }
   out.push('');
