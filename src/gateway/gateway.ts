@@ -13,7 +13,7 @@ import type { Logger } from '../control/log.js';
 import { Counters, CounterLayout, sumSnapshots } from '../core/counters.js';
 import type { PacketTrace } from '../core/trace.js';
 import type { TraceFilter } from '../core/trace-filter.js';
-import { loadError, nativeAvailable, RawSender } from '../io/native/index.js';
+import { loadError, nativeAvailable, PacketSender, RawSender } from '../io/native/index.js';
 import { accountingFrom, type Accounting } from '../pipeline/accounting.js';
 import { BACKEND_SLOTS, type SharedState } from '../pipeline/build.js';
 import { ExporterTable, topExporters, type ExporterStats } from '../flow/exporters.js';
@@ -382,6 +382,7 @@ function preflight(config: Config): void {
   }
   // Packet egress falls back to raw sockets for backends without a next hop.
   if (config.egress.mode !== 'udp') new RawSender({ family: 4 }).close();
+  if (config.egress.mode === 'packet') new PacketSender(0).close();
 }
 
 function backendAddresses(config: Config): string[] {

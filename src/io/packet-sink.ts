@@ -51,8 +51,6 @@ export class PacketSink implements Sink {
   /** Per destination and backend index, its hop (null: raw IP path); rebuilt on a change. */
   private hopOf: (Hop | null)[][] = [];
   private bound: Tables | null = null;
-  /** Why a device could not be opened, by interface index (its backends stay on raw IP). */
-  readonly openErrors = new Map<number, string>();
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -90,8 +88,9 @@ export class PacketSink implements Sink {
     if (q) return q;
     try {
       q = new DeviceQueue(new PacketSender(ifindex), this.capacity);
-    } catch (err) {
-      this.openErrors.set(ifindex, (err as Error).message);
+    } catch {
+      // The device went away since the main thread read it (the right to open packet sockets
+      // was checked at start): its backends take the raw path until the next look.
       return null;
     }
     this.queues.set(ifindex, q);
