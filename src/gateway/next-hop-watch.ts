@@ -1,12 +1,20 @@
 /**
- * Packet egress, main thread: re-reads every backend's next hop each second and, when anything
- * changed, logs it and hands the whole set to the workers. Between looks the workers keep the
- * last set; a backend without a next hop goes through the kernel's IP output meanwhile.
+ * Packet egress, main thread: keeps every backend's next hop current and, when anything changed,
+ * logs it and hands the whole set to the workers. `ip monitor` tells us when the kernel's route,
+ * link or neighbour tables change, so a new router MAC is picked up within a fraction of a second
+ * without spawning a lookup every second; a slow periodic look covers anything it misses (and
+ * takes over at once if `ip monitor` cannot run). Between looks the workers keep the last set; a
+ * backend without a next hop goes through the kernel's IP output meanwhile.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../control/log.js';
 import { resolveNextHops, type HopResolution } from '../io/next-hop.js';
 
-const REFRESH_MS = 1000;
+/** Periodic look while `ip monitor` runs, and without it. */
+const SAFETY_MS = 5000;
+const POLL_MS = 1000;
+/** A burst of table changes (an ARP refresh, a link flap) becomes one look this much later. */
+const SETTLE_MS = 100;
 
 function describe(r: HopResolution): string {
   if (!r.hop) return `no next hop (${r.reason}); its packets go through the kernel's IP output`;
@@ -17,7 +25,10 @@ export class NextHopWatcher {
   private addresses: string[] = [];
   private byAddress = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
+  private settle: NodeJS.Timeout | null = null;
+  private monitor: ChildProcess | null = null;
   private running: Promise<void> | null = null;
+  private stopped = false;
   current: HopResolution[] = [];
 
   constructor(
@@ -25,11 +36,39 @@ export class NextHopWatcher {
     private readonly onChange: (hops: HopResolution[]) => void,
   ) {}
 
-  /** Resolves `addresses` now, then every second until stop(). */
+  /** Resolves `addresses` now, then whenever the kernel's tables change, until stop(). */
   async start(addresses: string[]): Promise<void> {
     await this.refresh(addresses);
-    this.timer = setInterval(() => void this.refresh(), REFRESH_MS);
+    this.watch();
+    this.every(this.monitor ? SAFETY_MS : POLL_MS);
+  }
+
+  private watch(): void {
+    const m = spawn('ip', ['monitor', 'route', 'neigh', 'link'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    m.stdout?.on('data', () => this.soon());
+    m.on('error', () => {}); // reported by 'exit' (or never started: ENOENT)
+    m.on('exit', () => {
+      if (this.monitor !== m || this.stopped) return;
+      this.monitor = null;
+      this.log.warn('ip monitor stopped; next hops are read every second instead');
+      this.every(POLL_MS);
+    });
+    this.monitor = m;
+  }
+
+  private every(ms: number): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = setInterval(() => void this.refresh(), ms);
     this.timer.unref();
+  }
+
+  private soon(): void {
+    if (this.settle || this.stopped) return;
+    this.settle = setTimeout(() => {
+      this.settle = null;
+      void this.refresh();
+    }, SETTLE_MS);
+    this.settle.unref();
   }
 
   /** Looks again (at new addresses after a reload); overlapping calls share one look. */
@@ -59,7 +98,11 @@ export class NextHopWatcher {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    if (this.settle) clearTimeout(this.settle);
+    this.timer = this.settle = null;
+    this.monitor?.kill();
+    this.monitor = null;
   }
 }
