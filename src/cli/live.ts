@@ -41,6 +41,12 @@ export function registerLiveCommands(program: Command): void {
       });
     });
 
+  /** Packet egress: where a backend's frames go, or why they take the kernel's IP output. */
+  const nextHopText = (b: { nextHop?: { dev: string; dstMac: string } | { none: string } }): string => {
+    if (!b.nextHop) return '';
+    return 'none' in b.nextHop ? `  via the kernel (${b.nextHop.none})` : `  frames on ${b.nextHop.dev} to ${b.nextHop.dstMac}`;
+  };
+
   controlCommand(program, 'status')
     .description("one screen on a running gateway: traffic, drops by reason, destinations")
     .option('--json', 'print the status document')
@@ -58,7 +64,7 @@ export function registerLiveCommands(program: Command): void {
           'destinations:',
           ...s.destinations.flatMap((d) => [
             `  ${d.name} (${d.balance}, mtu ${d.mtu}, health check ${d.check})`,
-            ...d.backends.map((b) => `    ${b.up ? 'UP  ' : 'DOWN'} ${b.backend.padEnd(24)} ${String(b.packets).padStart(10)} packets${b.detail ? `  ${b.detail}` : ''}`),
+            ...d.backends.map((b) => `    ${b.up ? 'UP  ' : 'DOWN'} ${b.backend.padEnd(24)} ${String(b.packets).padStart(10)} packets${b.detail ? `  ${b.detail}` : ''}${nextHopText(b)}`),
           ]),
           'sessions:',
           ...(s.sessions.length ? s.sessions.map((x) => `  vni ${x.vni} (${x.name}): ${x.packets} packets`) : ['  none seen']),

@@ -77,5 +77,8 @@ describe('lab: packet egress', { skip: skipLab, timeout: 90_000 }, () => {
     }
     const s = await lab.status();
     assert.equal(s.accounting.balanced, true);
+
+    const text = await lab.cli('gateway', ['status', '-c', lab.gatewayConfigPath]);
+    assert.match(text.stdout, new RegExp(`${lab.collector(0).replaceAll('.', '\\.')}:\\d+ .* frames on ${Iface.gatewayToCollector(0)} to ${h.dstMac}`), 'status names the next hop');
   });
 });
