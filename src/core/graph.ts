@@ -125,6 +125,7 @@ export class Graph implements NodeRuntime {
    */
   run(vec: PacketVector, entry: Node, from: number, to: number): void {
     this.vec = vec;
+    this.counters.beginBatch();
     const values = this.counters.values;
     const s = this.slots;
     let bytes = 0;
@@ -159,12 +160,15 @@ export class Graph implements NodeRuntime {
     }
     this.flushDrops();
     for (let n = 0; n < this.batchEnders.length; n++) this.batchEnders[n].endBatch();
+    this.counters.endBatch();
   }
 
   /** Lets time-driven nodes (reassembly expiry) act when no traffic arrives. */
   tick(nowMs: number): void {
+    this.counters.beginBatch();
     for (const node of this.nodes) node.tick(nowMs);
     this.flushDrops();
+    this.counters.endBatch();
   }
 
   next(node: Node, i: number, next: number): void {
