@@ -70,6 +70,14 @@ export function ipv6ToBytes(text: string, out = new Uint8Array(16)): Uint8Array 
 }
 
 export function bytesToIpv6(buf: Uint8Array, off = 0): string {
+  // IPv4-mapped (::ffff:a.b.c.d, RFC 5952 §5) and IPv4-compatible (::a.b.c.d) addresses end in
+  // dotted form, as inet_ntop writes them.
+  let zero80 = true;
+  for (let i = 0; i < 10; i++) if (buf[off + i] !== 0) zero80 = false;
+  const w5 = (buf[off + 10] << 8) | buf[off + 11];
+  if (zero80 && (w5 === 0xffff || (w5 === 0 && ((buf[off + 12] << 8) | buf[off + 13]) !== 0))) {
+    return `::${w5 ? 'ffff:' : ''}${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}`;
+  }
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((buf[off + i] << 8) | buf[off + i + 1]).toString(16));
   // RFC 5952: compress the longest run of zero groups
