@@ -15,6 +15,8 @@ const SAFETY_MS = 5000;
 const POLL_MS = 1000;
 /** A burst of table changes (an ARP refresh, a link flap) becomes one look this much later. */
 const SETTLE_MS = 100;
+/** Long enough for a spawned `ip monitor` to have subscribed. */
+const SUBSCRIBED_MS = 500;
 
 function describe(r: HopResolution): string {
   if (!r.hop) return `no next hop (${r.reason}); its packets go through the kernel's IP output`;
@@ -38,9 +40,12 @@ export class NextHopWatcher {
 
   /** Resolves `addresses` now, then whenever the kernel's tables change, until stop(). */
   async start(addresses: string[]): Promise<void> {
-    await this.refresh(addresses);
     this.watch();
+    await this.refresh(addresses);
     this.every(this.monitor ? SAFETY_MS : POLL_MS);
+    // ip monitor subscribes some milliseconds after it is spawned: one more look covers a change
+    // made in between.
+    setTimeout(() => this.soon(), SUBSCRIBED_MS).unref();
   }
 
   private watch(): void {
