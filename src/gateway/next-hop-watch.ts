@@ -86,15 +86,15 @@ export class NextHopWatcher {
 
   private async look(): Promise<void> {
     const hops = await resolveNextHops(this.addresses);
+    // Whole resolutions are compared, not their log text: a device re-created under the same
+    // name (new ifindex) or given a new MAC must reach the workers too.
+    const seen = new Map(hops.map((r) => [r.address, JSON.stringify(r)]));
     let changed = hops.length !== this.current.length;
-    const seen = new Map<string, string>();
     for (const r of hops) {
-      const text = describe(r);
-      seen.set(r.address, text);
-      if (this.byAddress.get(r.address) === text) continue;
+      if (this.byAddress.get(r.address) === seen.get(r.address)) continue;
       changed = true;
-      if (r.hop) this.log.info({ backend: r.address, ...r.hop }, `packet egress to ${r.address}: ${text}`);
-      else this.log.warn({ backend: r.address, reason: r.reason }, `packet egress to ${r.address}: ${text}`);
+      if (r.hop) this.log.info({ backend: r.address, ...r.hop }, `packet egress to ${r.address}: ${describe(r)}`);
+      else this.log.warn({ backend: r.address, reason: r.reason }, `packet egress to ${r.address}: ${describe(r)}`);
     }
     this.byAddress = seen;
     if (!changed) return;

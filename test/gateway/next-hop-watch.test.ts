@@ -1,6 +1,7 @@
 /**
  * The next-hop watcher follows the kernel's tables as they change (through `ip monitor`), well
- * before its 5-second safety look: a neighbour learned, its MAC replaced, then removed.
+ * before its 5-second safety look: a neighbour learned, its MAC replaced, the device's own MAC
+ * changed, then the neighbour removed.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -13,7 +14,7 @@ const skip = process.getuid?.() !== 0 ? 'builds a network namespace: needs root'
 const ip = (...args: string[]) => execFileSync('ip', ['-n', NS, ...args], { encoding: 'utf8' });
 
 interface Change {
-  hop: { dstMac: string } | null;
+  hop: { dstMac: string; srcMac: string } | null;
   reason: string;
 }
 
@@ -60,6 +61,13 @@ describe('NextHopWatcher', { skip, timeout: 30_000 }, () => {
 
       ip('neigh', 'replace', '198.18.7.2', 'lladdr', '02:00:00:00:00:03', 'dev', 'a0', 'nud', 'permanent');
       assert.equal((await next(1000)).hop?.dstMac, '02:00:00:00:00:03', 'followed');
+
+      // A new device MAC flushes its neighbours; learned again within one look, only the frames'
+      // source differs from before, and the workers need it all the same.
+      ip('link', 'set', 'a0', 'address', '02:00:00:00:00:a0');
+      ip('neigh', 'replace', '198.18.7.2', 'lladdr', '02:00:00:00:00:03', 'dev', 'a0', 'nud', 'permanent');
+      const moved = await next(1000);
+      assert.deepEqual([moved.hop?.srcMac, moved.hop?.dstMac], ['02:00:00:00:00:a0', '02:00:00:00:00:03'], "the device's own address followed");
 
       ip('neigh', 'del', '198.18.7.2', 'dev', 'a0');
       assert.equal((await next(1000)).hop, null, 'lost');
