@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Iface, TelemetryPort } from '../../src/lab/plan.js';
-import { sendDfDatagram, Tcpdump } from '../../src/lab/peers.js';
-import { reapStaleTestLabs, requireTools, skipLab, testLab } from './helpers.js';
+import { Iface } from '../../src/lab/plan.js';
+import { Tcpdump } from '../../src/lab/peers.js';
+import { reapStaleTestLabs, requireTools, sendToCollector, skipLab, testLab } from './helpers.js';
 
 const SIZE = 2852;
 
@@ -28,13 +28,9 @@ describe('lab: a DF datagram larger than the egress MTU', { skip: skipLab, timeo
   });
 
   test(`${SIZE} bytes with DF arrive whole at the collector's socket, fragmented on the way`, async () => {
-    const receiver = lab.spawnAgent('collector0', ['recv', '--bind', lab.collectorEndpoint(0, TelemetryPort.NETFLOW), '--count', '1', '--timeout', '10000']);
-    await receiver.waitForLine(/"event":"ready"/, { stream: 'stdout' });
     const dump = await Tcpdump.start(lab, 'collector0', { iface: Iface.COLLECTOR, filter: 'ip and not icmp', name: 'frag-collector' });
-    const sent = await sendDfDatagram(lab, { source: lab.exporter, port: TelemetryPort.NETFLOW, size: SIZE });
-    const line = await receiver.waitForLine(/"event":"(datagram|timeout)"/, { stream: 'stdout', timeoutMs: 15_000 });
+    const { sent, got } = await sendToCollector(lab, SIZE);
     await dump.stop();
-    const got = JSON.parse(line) as { event: string; from: string; port: number; length: number; sha256: string };
 
     assert.equal(got.event, 'datagram', 'the datagram arrived');
     assert.equal(got.length, SIZE, 'whole');

@@ -5,6 +5,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Lab, labPrefixes, type LabOptions } from '../../src/lab/lab.js';
+import { sendDfDatagram } from '../../src/lab/peers.js';
+import { TelemetryPort } from '../../src/lab/plan.js';
 import { nativeAvailable, loadError } from '../../src/io/native/index.js';
 
 /** Why the lab tests cannot run here, or false. */
@@ -85,3 +87,24 @@ function alive(pid: number): boolean {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A datagram as collector 0's socket received it (the recv agent's line). */
+export interface Received {
+  event: 'datagram' | 'timeout';
+  from: string;
+  port: number;
+  length: number;
+  sha256: string;
+}
+
+/**
+ * Sends one UDP datagram of `size` bytes with DF set from the exporter's own stack, through the
+ * mirror and the gateway, and returns what was sent with what collector 0's socket received.
+ */
+export async function sendToCollector(lab: Lab, size: number): Promise<{ sent: { srcPort: number; sha256: string }; got: Received }> {
+  const receiver = lab.spawnAgent('collector0', ['recv', '--bind', lab.collectorEndpoint(0, TelemetryPort.NETFLOW), '--count', '1', '--timeout', '10000']);
+  await receiver.waitForLine(/"event":"ready"/, { stream: 'stdout' });
+  const sent = await sendDfDatagram(lab, { source: lab.exporter, port: TelemetryPort.NETFLOW, size });
+  const line = await receiver.waitForLine(/"event":"(datagram|timeout)"/, { stream: 'stdout', timeoutMs: 15_000 });
+  return { sent, got: JSON.parse(line) as Received };
+}

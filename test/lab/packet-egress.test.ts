@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Iface, TelemetryPort } from '../../src/lab/plan.js';
-import { sendDfDatagram, Tcpdump } from '../../src/lab/peers.js';
-import { reapStaleTestLabs, requireTools, skipLab, testLab } from './helpers.js';
+import { Iface } from '../../src/lab/plan.js';
+import { Tcpdump } from '../../src/lab/peers.js';
+import { reapStaleTestLabs, requireTools, sendToCollector, skipLab, testLab } from './helpers.js';
 
 interface BackendStatus {
   backend: string;
@@ -30,12 +30,7 @@ describe('lab: packet egress', { skip: skipLab, timeout: 90_000 }, () => {
   });
 
   async function deliver(size: number): Promise<void> {
-    const receiver = lab.spawnAgent('collector0', ['recv', '--bind', lab.collectorEndpoint(0, TelemetryPort.NETFLOW), '--count', '1', '--timeout', '10000']);
-    await receiver.waitForLine(/"event":"ready"/, { stream: 'stdout' });
-    const sent = await sendDfDatagram(lab, { source: lab.exporter, port: TelemetryPort.NETFLOW, size });
-    const got = JSON.parse(await receiver.waitForLine(/"event":"(datagram|timeout)"/, { stream: 'stdout', timeoutMs: 15_000 })) as {
-      event: string; from: string; port: number; length: number; sha256: string;
-    };
+    const { sent, got } = await sendToCollector(lab, size);
     assert.equal(got.event, 'datagram', `the ${size}-byte datagram arrived`);
     assert.deepEqual([got.length, got.sha256], [size, sent.sha256], 'whole, with the exact payload');
     assert.deepEqual([got.from, got.port], [lab.exporter, sent.srcPort], "from the exporter's address and port");
