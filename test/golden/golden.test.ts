@@ -16,6 +16,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Accounting } from '../../src/pipeline/accounting.js';
 
 /** build/test/golden → the package root. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -46,17 +47,8 @@ interface Case {
   expect: Expect;
 }
 
-interface ReplayJson {
-  rx: number;
-  rxBytes: number;
-  forwarded: number;
-  tx: number;
-  txBytes: number;
-  txErrors: number;
-  drops: Record<string, number>;
-  copyDrops: Record<string, number>;
-  reassembly: { waiting: number; merged: number; reassembled: number };
-  balanced: boolean;
+/** `replay --json`: the accounting, plus what the capture held. */
+interface ReplayJson extends Accounting {
   records: number;
   skipped: number;
   reasons: Record<string, string>;
