@@ -42,6 +42,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
   addExporterAddresses,
+  APPLY_MS,
   backendName,
   backendStatus,
   backendUpMetric,
@@ -79,8 +80,6 @@ const LAST_TICK = 4 * REFRESH + 6;
 const SLACK_MS = 300;
 /** Seeing a change through /api/status also costs the polls (each runs a control agent). */
 const API_SLACK_MS = 1500;
-/** From a health change on the main thread to every worker hashing with it (mailbox, ≤ 20 ms idle wait). */
-const APPLY_MS = 200;
 
 interface Evidence {
   recording: Recording;

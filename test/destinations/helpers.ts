@@ -34,6 +34,8 @@ export const HEALTH = { check: 'http', port: HEALTH_PORT, path: '/healthz', inte
 export const DOWN_BOUND_MS = HEALTH.fall * HEALTH.interval + HEALTH.timeout;
 /** ... and rejoins within rise × interval (plus the last probe's latency). */
 export const UP_BOUND_MS = HEALTH.rise * HEALTH.interval;
+/** From a health change on the main thread to every worker hashing with it (mailbox, ≤ 20 ms idle wait). */
+export const APPLY_MS = 200;
 
 export interface NetflowDestination {
   balance?: 'hash' | 'round-robin' | 'replicate';

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { until } from '../../src/lab/process.js';
 import {
   addExporterAddresses,
+  APPLY_MS,
   backendName,
   backendStatus,
   backendUpMetric,
@@ -36,7 +37,6 @@ import {
 const EXPORTERS = exporterAddresses(12, 31);
 const RATE = 8;
 const TICKS = 80;
-const APPLY_MS = 200;
 
 interface Evidence {
   recording: Recording;
