@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { validateConfig } from '../control/config.js';
-import type { Accounting } from '../pipeline/accounting.js';
+import type { statusOf } from '../gateway/status.js';
 import {
   Addr,
   checkPrefix,
@@ -58,17 +58,8 @@ export type GatewayConfigDoc = Record<string, unknown> & {
   destinations: Record<string, { backends: string[]; balance?: string; mtu?: number; df?: string }>;
 };
 
-/** The part of GET /api/status the lab reads. */
-export interface GatewayStatus {
-  pid: number;
-  generation: number;
-  reloads: { success: number; failure: number };
-  lastReloadProblems: string[];
-  ready: boolean;
-  workers: number;
-  accounting: Accounting;
-  destinations: { name: string; balance: string; mtu: number; backends: unknown[] }[];
-}
+/** GET /api/status, as the gateway writes it. */
+export type GatewayStatus = ReturnType<typeof statusOf>;
 
 export interface ControlAnswer {
   /** HTTP status; 0 when nothing answered. */

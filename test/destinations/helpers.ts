@@ -15,7 +15,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { GatewayConfigDoc, Lab } from '../../src/lab/lab.js';
+import type { GatewayConfigDoc, GatewayStatus, Lab } from '../../src/lab/lab.js';
 import { writeFlowCapture } from '../../src/lab/flows.js';
 import { Nfcapd, runSoftflowd, Tcpdump } from '../../src/lab/peers.js';
 import { Iface, type LabHost } from '../../src/lab/plan.js';
@@ -587,20 +587,14 @@ export function growth(before: readonly Tally[], after: readonly Tally[]): Map<s
 
 // ---- the gateway's view ----
 
-export interface BackendStatus {
-  backend: string;
-  up: boolean;
-  since: string;
-  detail: string;
-  packets: number;
-}
+export type BackendStatus = GatewayStatus['destinations'][number]['backends'][number];
 
 /** The netflow destination's backends in GET /api/status. */
 export async function backendStatus(lab: Lab): Promise<BackendStatus[]> {
   const s = await lab.status();
   const d = s.destinations.find((x) => x.name === 'netflow');
   if (!d) throw new LabError('/api/status has no netflow destination');
-  return d.backends as BackendStatus[];
+  return d.backends;
 }
 
 /** mirrorgate_backend_up of the netflow destination's backends in /metrics, by backend. */

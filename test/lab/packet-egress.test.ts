@@ -10,11 +10,6 @@ import { Iface } from '../../src/lab/plan.js';
 import { Tcpdump } from '../../src/lab/peers.js';
 import { reapStaleTestLabs, requireTools, sendToCollector, skipLab, testLab } from './helpers.js';
 
-interface BackendStatus {
-  backend: string;
-  nextHop?: { dev: string; dstMac: string } | { none: string };
-}
-
 describe('lab: packet egress', { skip: skipLab, timeout: 90_000 }, () => {
   const lab = testLab('pkt', { mtu: 1500 });
 
@@ -36,9 +31,8 @@ describe('lab: packet egress', { skip: skipLab, timeout: 90_000 }, () => {
     assert.deepEqual([got.from, got.port], [lab.exporter, sent.srcPort], "from the exporter's address and port");
   }
 
-  async function hop(): Promise<BackendStatus['nextHop']> {
-    const s = (await lab.status()) as unknown as { destinations: { backends: BackendStatus[] }[] };
-    return s.destinations[0].backends[0].nextHop;
+  async function hop() {
+    return (await lab.status()).destinations[0].backends[0].nextHop;
   }
 
   test('the first datagram goes through the kernel, which resolves the collector; later ones leave as frames', async () => {
