@@ -210,6 +210,15 @@ Napi::Value RawOpen(const Napi::CallbackInfo& info) {
     ThrowErrno(env, "setsockopt(IP_HDRINCL)", errno);
   if (family == 6 && setsockopt(fd.fd, IPPROTO_IPV6, IPV6_HDRINCL, &one, sizeof one) < 0 && errno != ENOPROTOOPT)
     ThrowErrno(env, "setsockopt(IPV6_HDRINCL)", errno);
+  // RECVERR: a packet the device's queue drops (qdisc or veth ring full) is then reported as
+  // ENOBUFS; without it the kernel hides that from raw sockets and we would count it as sent.
+  // The error queue it enables gets nothing but local EMSGSIZE notes on a send-only socket;
+  // the smallest receive buffer bounds them.
+  if (family == 4 ? setsockopt(fd.fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one) < 0
+                  : setsockopt(fd.fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one) < 0)
+    ThrowErrno(env, family == 4 ? "setsockopt(IP_RECVERR)" : "setsockopt(IPV6_RECVERR)", errno);
+  int zero = 0;
+  setsockopt(fd.fd, SOL_SOCKET, SO_RCVBUF, &zero, sizeof zero);
   Napi::Object r = Napi::Object::New(env);
   r.Set("sndbufBytes", SetBuf(fd.fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf));
   r.Set("fd", fd.release());
