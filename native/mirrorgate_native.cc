@@ -25,9 +25,12 @@
 #include <linux/if_packet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <time.h>
 
 #include <cstdint>
 #include <string>
@@ -315,12 +318,62 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, got);
 }
 
+// Egress back-pressure. A full queue (EAGAIN/ENOBUFS: the socket buffer, a qdisc, a veth peer's
+// ring) is usually momentary: the device drains it within microseconds. So Send() backs off
+// (a yield, then sleeps doubling from kBackoffFirstNs) and retries while the queue keeps
+// draining, for at most kBusyBudgetNs per call. When the longest back-off moved nothing or the
+// budget is spent, the rest of the batch is refused, and this thread stops waiting for
+// kCongestedNs: an egress that stays full costs drops, not the receive side's time.
+constexpr int64_t kBackoffFirstNs = 20'000;
+constexpr int64_t kBackoffMaxNs = 160'000;
+constexpr int64_t kBusyBudgetNs = 1'000'000;
+constexpr int64_t kCongestedNs = 10'000'000;
+thread_local int64_t g_congested_until_ns = 0;
+thread_local uint32_t g_busy_waits = 0;  // waits in the last send()
+
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+class Backoff {
+ public:
+  // Waits before a retry; false when the caller should give up instead.
+  bool Wait() {
+    int64_t now = MonotonicNs();
+    if (now < g_congested_until_ns) return false;
+    if (start_ns_ == 0) start_ns_ = now;
+    if (step_ns_ > kBackoffMaxNs || now - start_ns_ >= kBusyBudgetNs) {
+      g_congested_until_ns = now + kCongestedNs;
+      return false;
+    }
+    if (step_ns_ == 0) {
+      sched_yield();  // the drain may be waiting for this very CPU
+      step_ns_ = kBackoffFirstNs;
+    } else {
+      timespec ts = {0, long(step_ns_)};
+      nanosleep(&ts, nullptr);
+      step_ns_ *= 2;
+    }
+    g_busy_waits++;
+    return true;
+  }
+  // Packets went out: the queue drains, so the next stall starts with a yield again.
+  void Progress() { step_ns_ = 0; }
+
+ private:
+  int64_t start_ns_ = 0;
+  int64_t step_ns_ = 0;
+};
+
 // send(fd, arena, offsets, lengths, count, dst4|null, dst6|null, dstPort|null) -> sent
 // Packet i is arena[offsets[i] .. offsets[i]+lengths[i]) to dst4[i] (host order) or the
 // 16 bytes at dst6[i*16], port dstPort[i] (raw sockets: none, port 0); with neither dst4 nor
 // dst6 it goes where the socket is bound (a packet socket's device).
 // A packet the kernel refuses (EMSGSIZE, ENETUNREACH...) is skipped and the batch goes on;
-// EAGAIN/ENOBUFS (queue full) ends the batch, since the rest would fail the same way.
+// EAGAIN/ENOBUFS (queue full) waits for the queue to drain (see Backoff), then ends the batch,
+// since the rest would fail the same way. busyWaits() tells how many waits the call made.
 Napi::Value Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0);
@@ -338,6 +391,8 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
       ThrowType(env, "packet " + std::to_string(i) + " lies outside the arena");
 
   g_last_errno = 0;
+  g_busy_waits = 0;
+  Backoff backoff;
   mmsghdr msgs[kChunk];
   iovec iov[kChunk];
   SockAddr to[kChunk];
@@ -374,11 +429,14 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
     if (r < 0) {
       int e = errno;
       if (e == EINTR) continue;
+      bool full = e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS;
+      if (full && backoff.Wait()) continue;
       if (g_last_errno == 0) g_last_errno = e;
-      if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) break;
+      if (full) break;
       next++;  // drop the refused packet, carry on with the rest
       continue;
     }
+    if (r > 0) backoff.Progress();
     sent += r;
     next += r;
   }
@@ -455,6 +513,10 @@ Napi::Value LastErrno(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), g_last_errno);
 }
 
+Napi::Value BusyWaits(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), g_busy_waits);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("udpOpen", Napi::Function::New(env, UdpOpen));
   exports.Set("rawOpen", Napi::Function::New(env, RawOpen));
@@ -469,6 +531,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("errnoName", Napi::Function::New(env, ErrnoNameJs));
   exports.Set("lastErrno", Napi::Function::New(env, LastErrno));
+  exports.Set("busyWaits", Napi::Function::New(env, BusyWaits));
   return exports;
 }
 

@@ -37,6 +37,7 @@ export function createMetrics(gw: Gateway): client.Registry {
   simple('mirrorgate_tx_packets_total', 'Packets transmitted, fragments and copies included', 'tx.packets');
   simple('mirrorgate_tx_bytes_total', 'IP bytes transmitted', 'tx.bytes');
   simple('mirrorgate_tx_direct_packets_total', 'Packets written as frames straight to the egress device (egress.mode: packet)', 'tx.direct');
+  simple('mirrorgate_tx_busy_waits_total', 'Times the egress queue was full and a worker waited for it to drain before retrying', 'tx.busy_waits');
   simple('mirrorgate_tx_errors_total', 'Packets the egress socket refused', 'tx.errors');
   new client.Counter({
     name: 'mirrorgate_tx_refused_total',

@@ -137,7 +137,7 @@ export class PacketSink implements Sink {
       const q = queues[j];
       if (q.n === 0) continue;
       const sent = q.sender.send(arena, q.offsets, q.lengths, q.n);
-      accountSend(result, sent, q.n, q.sender.lastErrno);
+      accountSend(result, sent, q.n, q.sender);
       result.direct += sent;
       q.n = 0;
     }

@@ -6,7 +6,7 @@
 import type { Backend, Tables } from '../control/tables.js';
 import type { PacketVector } from '../core/vector.js';
 import { RawSender } from './native/index.js';
-import { accountSend, type SendResult, type Sink } from './sink.js';
+import { accountFailure, accountSend, type SendResult, type Sink } from './sink.js';
 
 export class RawSink implements Sink {
   readonly name = 'raw';
@@ -99,11 +99,11 @@ export class RawSink implements Sink {
   }
 
   private account(sender: RawSender, sent: number, tried: number, result: SendResult): void {
-    accountSend(result, sent, tried, sender.lastErrno);
+    accountSend(result, sent, tried, sender);
   }
 
   private fail(n: number, errno: string, result: SendResult): void {
-    accountSend(result, 0, n, errno);
+    accountFailure(result, 0, n, errno);
   }
 
   flush(): void {}

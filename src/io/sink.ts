@@ -15,6 +15,8 @@ export interface SendResult {
   /** Packets the backend refused; `lastError` names the latest reason (an errno name). */
   failed: number;
   lastError: string;
+  /** Times the egress queue was full and the send waited for it to drain before retrying. */
+  busyWaits: number;
 }
 
 export interface Sink {
@@ -29,11 +31,23 @@ export interface Sink {
 }
 
 export function createSendResult(): SendResult {
-  return { sent: 0, bytes: 0, direct: 0, failed: 0, lastError: '' };
+  return { sent: 0, bytes: 0, direct: 0, failed: 0, lastError: '', busyWaits: 0 };
 }
 
-/** Adds one send call's outcome: `sent` of `tried` went out, the rest failed with `errno`. */
-export function accountSend(result: SendResult, sent: number, tried: number, errno: string | null): void {
+/** What a send call reports besides its count (the native senders). */
+export interface SendOutcome {
+  readonly lastErrno: string | null;
+  readonly busyWaits: number;
+}
+
+/** Adds one send call's outcome: `sent` of `tried` went out, the rest failed with `sender.lastErrno`. */
+export function accountSend(result: SendResult, sent: number, tried: number, sender: SendOutcome): void {
+  accountFailure(result, sent, tried, sender.lastErrno);
+  result.busyWaits += sender.busyWaits;
+}
+
+/** Adds `sent` of `tried` packets, the rest refused with `errno`, without calling a sender. */
+export function accountFailure(result: SendResult, sent: number, tried: number, errno: string | null): void {
   result.sent += sent;
   if (sent < tried) {
     result.failed += tried - sent;

@@ -7,7 +7,7 @@ import type { Tables } from '../control/tables.js';
 import type { PacketVector } from '../core/vector.js';
 import { PROTO_UDP } from '../pipeline/l4.js';
 import { UdpSender } from './native/index.js';
-import type { SendResult, Sink } from './sink.js';
+import { accountSend, type SendResult, type Sink } from './sink.js';
 
 const UDP_HEADER = 8;
 
@@ -61,11 +61,7 @@ export class UdpSink implements Sink {
   }
 
   private account(sent: number, tried: number, result: SendResult): void {
-    result.sent += sent;
-    if (sent < tried) {
-      result.failed += tried - sent;
-      result.lastError = this.sender.lastErrno ?? 'EIO';
-    }
+    accountSend(result, sent, tried, this.sender);
   }
 
   flush(): void {}

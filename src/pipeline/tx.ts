@@ -17,6 +17,7 @@ const spec = defineNode({
     packets: 'packets transmitted (copies and fragments included)',
     bytes: 'IP bytes transmitted',
     direct: 'of those, frames written straight to the egress device (egress.mode: packet)',
+    busy_waits: 'times the egress queue was full and the worker waited for it to drain, then retried',
     errors: 'packets the egress socket refused',
     errors_enobufs: 'refused: socket buffer full (ENOBUFS/EAGAIN)',
     errors_emsgsize: 'refused: larger than the route MTU (EMSGSIZE)',
@@ -51,12 +52,13 @@ export class Tx extends PipelineNode<typeof spec> {
       if (flags & Flag.TRACED) this.sent(frame[k]);
     }
     const r = this.result;
-    r.sent = r.bytes = r.direct = r.failed = 0;
+    r.sent = r.bytes = r.direct = r.failed = r.busyWaits = 0;
     this.ctx.sink.send(vec, frame, count, this.ctx.tables, r);
     this.count(c.forwarded, forwarded);
     this.count(c.packets, r.sent);
     this.count(c.bytes, r.bytes);
     if (r.direct) this.count(c.direct, r.direct);
+    if (r.busyWaits) this.count(c.busy_waits, r.busyWaits);
     if (r.failed) {
       // Counted under the batch's last reason: batches rarely fail for two reasons at once.
       this.count(c.errors, r.failed);
