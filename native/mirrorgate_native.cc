@@ -367,13 +367,14 @@ class Backoff {
   int64_t step_ns_ = 0;
 };
 
-// send(fd, arena, offsets, lengths, count, dst4|null, dst6|null, dstPort|null) -> sent
+// send(fd, arena, offsets, lengths, count, dst4|null, dst6|null, dstPort|null, waitWhenFull) -> sent
 // Packet i is arena[offsets[i] .. offsets[i]+lengths[i]) to dst4[i] (host order) or the
 // 16 bytes at dst6[i*16], port dstPort[i] (raw sockets: none, port 0); with neither dst4 nor
 // dst6 it goes where the socket is bound (a packet socket's device).
 // A packet the kernel refuses (EMSGSIZE, ENETUNREACH...) is skipped and the batch goes on;
-// EAGAIN/ENOBUFS (queue full) waits for the queue to drain (see Backoff), then ends the batch,
-// since the rest would fail the same way. busyWaits() tells how many waits the call made.
+// EAGAIN/ENOBUFS (queue full) waits for the queue to drain (see Backoff; unless waitWhenFull is
+// false), then ends the batch, since the rest would fail the same way. busyWaits() tells how
+// many waits the call made.
 Napi::Value Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0);
@@ -386,6 +387,7 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
   uint8_t* dst6 = ArrayArg<uint8_t>(info, 6, "dst6", napi_uint8_array, "Uint8Array", uint64_t(count) * 16, true);
   uint16_t* ports = ArrayArg<uint16_t>(info, 7, "dstPort", napi_uint16_array, "Uint16Array", count, true);
   if (dst4 != nullptr && dst6 != nullptr) ThrowType(env, "at most one of dst4/dst6 may be given");
+  bool wait_when_full = info[8].ToBoolean();
   for (uint32_t i = 0; i < count; i++)  // check every packet before sending any
     if (uint64_t(offsets[i]) + lengths[i] > arena_len)
       ThrowType(env, "packet " + std::to_string(i) + " lies outside the arena");
@@ -430,7 +432,7 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
       int e = errno;
       if (e == EINTR) continue;
       bool full = e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS;
-      if (full && backoff.Wait()) continue;
+      if (full && wait_when_full && backoff.Wait()) continue;
       if (g_last_errno == 0) g_last_errno = e;
       if (full) break;
       next++;  // drop the refused packet, carry on with the rest

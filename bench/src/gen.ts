@@ -57,7 +57,8 @@ function run(args: Record<string, unknown>): GenResult {
   const sliceMs = Number(args.sliceMs ?? 0.25);
   if (!(rate > 0) || !(durationMs > 0)) throw new Error(`run: bad rate ${rate} or duration ${durationMs}`);
   const set = packetSet(mode, payload);
-  sender ??= new RawSender({ family: 4, sndbufBytes: 64 << 20 });
+  // An open-loop source, like the mirrored traffic: it never waits for a full receiver.
+  sender ??= new RawSender({ family: 4, sndbufBytes: 64 << 20, waitWhenFull: false });
   const { arena, count, marker, checksum, baseSum, sequence } = set;
   const key = `${mode}/${payload}`;
   let seq = sequences.get(key);

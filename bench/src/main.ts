@@ -245,6 +245,9 @@ async function measureStep(sys: RunningSystem, rate: number, seconds: number, op
   const lostWhere = lossDelta(loss0, lossCounters(lossNs));
   const elapsed = g.elapsedNs / 1e9;
   const delivered = s.received;
+  // Offered: what the generator handed to its link. A refusal there means the receiving host's
+  // ring (the gateway's, or the sink's for direct) was full: that host's loss, as on a real NIC.
+  const offered = g.sent + g.refused;
   const machineCpu = cpuPercent(cpu0, cpu1);
   const genCpu = (100 * (gen1 - gen0)) / wall;
   const sinkCpu = (100 * (sink1 - sink0)) / wall;
@@ -256,11 +259,11 @@ async function measureStep(sys: RunningSystem, rate: number, seconds: number, op
     step: id,
     targetPps: rate,
     durationS: round(elapsed, 3),
-    offered: g.sent,
+    offered,
     delivered,
-    offeredPps: Math.round(g.sent / elapsed),
+    offeredPps: Math.round(offered / elapsed),
     deliveredPps: Math.round(delivered / elapsed),
-    lossPercent: g.sent > 0 ? round((100 * (g.sent - delivered)) / g.sent, 3) : 0,
+    lossPercent: offered > 0 ? round((100 * (offered - delivered)) / offered, 3) : 0,
     kept: s.kept,
     keptPercent: delivered > 0 ? round((100 * s.kept) / delivered, 2) : null,
     sources: s.sources,
@@ -287,7 +290,7 @@ async function measureStep(sys: RunningSystem, rate: number, seconds: number, op
     const d = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
     const drops: Record<string, number> = {};
     for (const k of Object.keys(after)) if (k.startsWith('drop.') && d(k) > 0) drops[k.slice(5)] = d(k);
-    r.gateway = { rx: d('rx_packets'), forwarded: d('tx.forwarded'), txPackets: d('tx.packets'), txErrors: d('tx.errors'), drops, nodes: nodeCosts(before, after) };
+    r.gateway = { rx: d('rx_packets'), forwarded: d('tx.forwarded'), txPackets: d('tx.packets'), txErrors: d('tx.errors'), busyWaits: d('tx.busy_waits'), drops, nodes: nodeCosts(before, after) };
   }
   return r;
 }
@@ -313,6 +316,7 @@ async function runSystem(name: SystemName): Promise<SystemResult> {
       const s = await step(running, rate, stepSeconds);
       result.steps.push(s);
       if (s.gateway && s.gateway.txErrors > 0) result.notes.push(`${s.targetPps} pps: ${s.gateway.txErrors} egress send errors`);
+      if (s.gateway && s.gateway.busyWaits > 0) result.notes.push(`${s.targetPps} pps: ${s.gateway.busyWaits} waits for a full egress queue`);
       if (s.lossPercent > 1 && ++lossy >= STOP_AFTER_LOSSY) break;
     }
   } catch (err) {

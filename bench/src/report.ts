@@ -52,6 +52,8 @@ export interface StepResult {
     forwarded: number;
     txPackets: number;
     txErrors: number;
+    /** Times a full egress queue made it wait and retry. */
+    busyWaits: number;
     drops: Record<string, number>;
     nodes: NodeCost[];
   };
@@ -126,10 +128,14 @@ export function lossless(s: StepResult): boolean {
  * Packets dropped on the sink's side: the ring of the sink's receiving veth was full (tx_dropped
  * on the end that feeds it) or the sink's socket buffer overflowed. On a small machine shared by
  * generator, gateway and sink these happen for every system, the direct path included.
+ * mirrorgate retries a packet the ring refused, so the link's tx_dropped also counts packets
+ * that went through on a later try: for it, only the refusals it gave up on (its tx errors) count.
  */
 export function sinkSideDrops(s: StepResult): number {
   const w = s.lostWhere ?? {};
-  return (w[`${NS.gw}:${IF.gwToSink}.tx_dropped`] ?? 0) + (w[`${NS.gen}:${IF.genDirect}.tx_dropped`] ?? 0) + (w[`${NS.sink}:udp.RcvbufErrors`] ?? 0);
+  const gwLink = w[`${NS.gw}:${IF.gwToSink}.tx_dropped`] ?? 0;
+  const gwLinkLost = s.gateway ? Math.min(gwLink, s.gateway.txErrors) : gwLink;
+  return gwLinkLost + (w[`${NS.gen}:${IF.genDirect}.tx_dropped`] ?? 0) + (w[`${NS.sink}:udp.RcvbufErrors`] ?? 0);
 }
 
 /** Loss not explained by sink-side drops, percent of offered. */

@@ -29,19 +29,23 @@ async function main(): Promise<void> {
     offsets[i] = i * SLOT;
     lengths[i] = buildIpv4Udp(arena, i * SLOT, ipv4ToU32('198.18.0.7'), ipv4ToU32(LOCAL4), 50000 + i, rx.port, new Uint8Array(payloadBytes).fill(i));
   }
-  const burst = (): SendReport => {
+  const noWait = new RawSender({ family: 4, waitWhenFull: false });
+  const burst = (through = sender): SendReport => {
     const t0 = performance.now();
-    const sent = sender.send(arena, offsets, lengths, dst, count);
-    return { sent, busyWaits: sender.busyWaits, lastErrno: sender.lastErrno, elapsedMs: performance.now() - t0 };
+    const sent = through.send(arena, offsets, lengths, dst, count);
+    return { sent, busyWaits: through.busyWaits, lastErrno: through.lastErrno, elapsedMs: performance.now() - t0 };
   };
   const first = burst();
   const second = burst(); // right after: if the first gave up, this one must not wait
   await new Promise((r) => setTimeout(r, pauseMs));
   const third = burst(); // after the pause, waiting is allowed again
-  await rx.waitFor(first.sent + second.sent + third.sent, 3000);
+  await new Promise((r) => setTimeout(r, pauseMs));
+  const fourth = burst(noWait); // a sender told never to wait
+  await rx.waitFor(first.sent + second.sent + third.sent + fourth.sent, 3000);
   sender.close();
+  noWait.close();
   rx.socket.close();
-  process.stdout.write(JSON.stringify({ first, second, third, received: rx.messages.length }) + '\n');
+  process.stdout.write(JSON.stringify({ first, second, third, fourth, received: rx.messages.length }) + '\n');
 }
 
 void main();

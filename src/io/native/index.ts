@@ -39,7 +39,7 @@ interface NativeAddon {
   ): number;
   send(
     fd: number, arena: Uint8Array | ArrayBuffer, offsets: Uint32Array, lengths: Uint32Array, count: number,
-    dst4: Uint32Array | null, dst6: Uint8Array | null, dstPort: Uint16Array | null,
+    dst4: Uint32Array | null, dst6: Uint8Array | null, dstPort: Uint16Array | null, waitWhenFull: boolean,
   ): number;
   wait(fd: number, timeoutMs: number): number;
   waitEither(fdA: number, fdB: number, timeoutMs: number): number;
@@ -347,10 +347,13 @@ abstract class BatchSender {
   #lastErrno: string | null = null;
   #busyWaits = 0;
 
-  protected constructor(addon: NativeAddon, opened: { fd: number; sndbufBytes: number }) {
+  readonly #waitWhenFull: boolean;
+
+  protected constructor(addon: NativeAddon, opened: { fd: number; sndbufBytes: number }, opts: SenderOptions) {
     this.#native = addon;
     this.fd = opened.fd;
     this.sndbufBytes = opened.sndbufBytes;
+    this.#waitWhenFull = opts.waitWhenFull ?? true;
   }
 
   protected sendBatch(
@@ -362,7 +365,7 @@ abstract class BatchSender {
       this.#busyWaits = 0;
       return 0;
     }
-    const sent = this.#native.send(this.fd, arena, offsets, lengths, count, dst4, dst6, dstPort);
+    const sent = this.#native.send(this.fd, arena, offsets, lengths, count, dst4, dst6, dstPort, this.#waitWhenFull);
     this.#lastErrno = sent === count ? null : this.#native.errnoName(this.#native.lastErrno());
     this.#busyWaits = this.#native.busyWaits();
     return sent;
@@ -392,6 +395,11 @@ abstract class BatchSender {
 export interface SenderOptions {
   /** Requested SO_SNDBUF (default 16 MiB; beyond net.core.wmem_max only as root). */
   sndbufBytes?: number;
+  /**
+   * Wait (about 1 ms at most) for a full egress queue to drain before refusing packets (default
+   * true). A traffic source that must not slow down when its receiver falls behind sets false.
+   */
+  waitWhenFull?: boolean;
 }
 
 export interface RawSenderOptions extends SenderOptions {
@@ -415,7 +423,7 @@ export class RawSender extends BatchSender {
     } catch (err) {
       throw socketError(err, 'MG_ERR_RAW_SOCKET', `raw IPv${opts.family} socket`);
     }
-    super(n, r);
+    super(n, r, opts);
     this.family = opts.family;
   }
 
@@ -455,7 +463,7 @@ export class PacketSender extends BatchSender {
     } catch (err) {
       throw socketError(err, 'MG_ERR_RAW_SOCKET', `packet socket on interface ${ifindex}`);
     }
-    super(n, r);
+    super(n, r, opts);
     this.ifindex = ifindex;
   }
 
@@ -492,7 +500,7 @@ export class UdpSender extends BatchSender {
     } catch (err) {
       throw socketError(err, 'MG_ERR_RAW_SOCKET', `udp egress socket ${hostPort(address, port)}`);
     }
-    super(n, r);
+    super(n, r, opts);
     this.port = r.port;
   }
 
