@@ -371,10 +371,11 @@ class Backoff {
 // Packet i is arena[offsets[i] .. offsets[i]+lengths[i]) to dst4[i] (host order) or the
 // 16 bytes at dst6[i*16], port dstPort[i] (raw sockets: none, port 0); with neither dst4 nor
 // dst6 it goes where the socket is bound (a packet socket's device).
-// A packet the kernel refuses (EMSGSIZE, ENETUNREACH...) is skipped and the batch goes on;
-// EAGAIN/ENOBUFS (queue full) waits for the queue to drain (see Backoff; unless waitWhenFull is
-// false), then ends the batch, since the rest would fail the same way. busyWaits() tells how
-// many waits the call made.
+// A packet the kernel refuses (EMSGSIZE, ENETUNREACH...) is skipped and the batch goes on.
+// On EAGAIN/ENOBUFS (queue full) the call first waits for the queue to drain (see Backoff;
+// unless waitWhenFull is false); when that does not help, the refused packet is skipped too:
+// a ring or qdisc refuses only what does not fit, so the next packet may well go out.
+// busyWaits() tells how many waits the call made.
 Napi::Value Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0);
@@ -434,7 +435,6 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
       bool full = e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS;
       if (full && wait_when_full && backoff.Wait()) continue;
       if (g_last_errno == 0) g_last_errno = e;
-      if (full) break;
       next++;  // drop the refused packet, carry on with the rest
       continue;
     }

@@ -408,7 +408,8 @@ export interface RawSenderOptions extends SenderOptions {
 
 /**
  * A raw IP socket (IP_HDRINCL / IPV6_HDRINCL) sending complete IP packets in batches
- * with sendmmsg. Needs root or CAP_NET_RAW. Non-blocking: a full queue ends the batch.
+ * with sendmmsg. Needs root or CAP_NET_RAW. A full queue is waited out briefly
+ * (see {@link SenderOptions.waitWhenFull}).
  */
 export class RawSender extends BatchSender {
   readonly family: 4 | 6;
@@ -449,7 +450,8 @@ export class RawSender extends BatchSender {
 /**
  * An AF_PACKET socket bound to one device, sending complete Ethernet frames in batches with
  * sendmmsg. The kernel neither routes nor fragments them: the caller resolved the next hop and
- * sized the frames. Needs root or CAP_NET_RAW. Non-blocking: a full queue ends the batch.
+ * sized the frames. Needs root or CAP_NET_RAW. A full queue is waited out briefly
+ * (see {@link SenderOptions.waitWhenFull}).
  */
 export class PacketSender extends BatchSender {
   readonly ifindex: number;
