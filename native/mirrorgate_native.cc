@@ -183,6 +183,17 @@ Napi::Value OpenUdp(const Napi::CallbackInfo& info, bool rx) {
   if (reuse && setsockopt(fd.fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
     ThrowErrno(env, "setsockopt(SO_REUSEPORT)", errno);
   int granted = rx ? SetBuf(fd.fd, SO_RCVBUFFORCE, SO_RCVBUF, buf) : SetBuf(fd.fd, SO_SNDBUFFORCE, SO_SNDBUF, buf);
+  if (!rx) {
+    // As for raw sockets: without RECVERR the kernel hides a datagram the device's queue drops
+    // from UDP too. It also makes an ICMP error about an earlier datagram fail the next send
+    // once, which Send() retries. Nothing reads this socket: the smallest receive buffer keeps
+    // what arrives for it, and its error queue, small.
+    bool v6 = sa.sa.sa_family == AF_INET6;
+    if (setsockopt(fd.fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVERR : IP_RECVERR, &one, sizeof one) < 0)
+      ThrowErrno(env, v6 ? "setsockopt(IPV6_RECVERR)" : "setsockopt(IP_RECVERR)", errno);
+    int zero = 0;
+    setsockopt(fd.fd, SOL_SOCKET, SO_RCVBUF, &zero, sizeof zero);
+  }
   if (bind(fd.fd, &sa.sa, salen) < 0) ThrowErrno(env, "bind", errno);
   SockAddr bound;
   socklen_t blen = sizeof bound;
@@ -371,7 +382,8 @@ class Backoff {
 // Packet i is arena[offsets[i] .. offsets[i]+lengths[i]) to dst4[i] (host order) or the
 // 16 bytes at dst6[i*16], port dstPort[i] (raw sockets: none, port 0); with neither dst4 nor
 // dst6 it goes where the socket is bound (a packet socket's device).
-// A packet the kernel refuses (EMSGSIZE, ENETUNREACH...) is skipped and the batch goes on.
+// A packet the kernel refuses (EMSGSIZE, ENETUNREACH...) is tried once more (the error may be
+// a late report about an earlier datagram), then skipped, and the batch goes on.
 // On EAGAIN/ENOBUFS (queue full) the call first waits for the queue to drain (see Backoff;
 // unless waitWhenFull is false); when that does not help, the refused packet is skipped too:
 // a ring or qdisc refuses only what does not fit, so the next packet may well go out.
@@ -396,6 +408,7 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
   g_last_errno = 0;
   g_busy_waits = 0;
   Backoff backoff;
+  bool retried = false;
   mmsghdr msgs[kChunk];
   iovec iov[kChunk];
   SockAddr to[kChunk];
@@ -434,10 +447,19 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
       if (e == EINTR) continue;
       bool full = e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS;
       if (full && wait_when_full && backoff.Wait()) continue;
+      // A UDP socket reports an ICMP error about an earlier datagram (port unreachable from
+      // some backend) by failing whichever send comes next, and reporting clears it: so a
+      // refused packet gets one more try before it counts as refused.
+      if (!full && !retried) {
+        retried = true;
+        continue;
+      }
+      retried = false;
       if (g_last_errno == 0) g_last_errno = e;
       next++;  // drop the refused packet, carry on with the rest
       continue;
     }
+    retried = false;
     if (r > 0) backoff.Progress();
     sent += r;
     next += r;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -160,6 +161,30 @@ test('UdpSender: batch of payloads from our own address to a UdpReceiver', { ski
   } finally {
     tx.close();
     rx.close();
+  }
+});
+
+test('UdpSender: a port-unreachable report about one datagram does not cost the next ones', { skip: noAddon }, async () => {
+  const rx = await collector('udp4', '127.0.0.1');
+  const closed = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => closed.bind(0, '127.0.0.1', resolve));
+  const closedPort = closed.address().port;
+  await new Promise<void>((resolve) => closed.close(resolve));
+  const tx = new UdpSender({ bindAddress: '127.0.0.1' });
+  try {
+    // The first datagram draws an ICMP port unreachable, which the kernel reports by failing
+    // the socket's next send: that datagram must still go out, on a second try.
+    const arena = Buffer.from('0123');
+    const to = (port: number, n: number) =>
+      [Uint32Array.from({ length: n }, (_, i) => i), new Uint32Array(n).fill(1), new Uint32Array(n).fill(LOOP4), new Uint16Array(n).fill(port)] as const;
+    assert.equal(tx.send(arena, ...to(closedPort, 1), 1), 1);
+    await new Promise((r) => setTimeout(r, 50)); // the report arrives
+    assert.deepEqual([tx.send(arena, ...to(rx.port, 3), 3), tx.lastErrno], [3, null]);
+    await rx.waitFor(3);
+    assert.deepEqual(rx.messages.map((m) => m.data.toString()), ['0', '1', '2']);
+  } finally {
+    tx.close();
+    rx.socket.close();
   }
 });
 
