@@ -28,9 +28,8 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
-
 #include <time.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <string>
@@ -333,7 +332,7 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
 // ring) is usually momentary: the device drains it within microseconds. So Send() backs off
 // (a yield, then sleeps doubling from kBackoffFirstNs) and retries while the queue keeps
 // draining, for at most kBusyBudgetNs per call. When the longest back-off moved nothing or the
-// budget is spent, the rest of the batch is refused, and this thread stops waiting for
+// budget is spent, the refused packet is dropped and this thread stops waiting for
 // kCongestedNs: an egress that stays full costs drops, not the receive side's time.
 constexpr int64_t kBackoffFirstNs = 20'000;
 constexpr int64_t kBackoffMaxNs = 160'000;

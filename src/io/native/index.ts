@@ -343,11 +343,10 @@ abstract class BatchSender {
   /** SO_SNDBUF as granted by the kernel. */
   readonly sndbufBytes: number;
   readonly #native: NativeAddon;
+  readonly #waitWhenFull: boolean;
   #closed = false;
   #lastErrno: string | null = null;
   #busyWaits = 0;
-
-  readonly #waitWhenFull: boolean;
 
   protected constructor(addon: NativeAddon, opened: { fd: number; sndbufBytes: number }, opts: SenderOptions) {
     this.#native = addon;
