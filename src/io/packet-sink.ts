@@ -7,6 +7,12 @@
  * mirrored frame's own Ethernet header; a packet built at the start of its slot (a fragment, a
  * template) is first moved up by 14 bytes. Backends without a next hop, and packets outside the
  * arena (a reassembled datagram), take the raw IP path.
+ *
+ * Frames written past the kernel never use its neighbour entries, so the kernel would neither
+ * confirm them nor notice a next hop's changed MAC (an appliance failing over without a
+ * gratuitous ARP), and a stale entry is never garbage-collected on a host with few neighbours.
+ * So every few seconds one packet per next hop takes the raw path: the kernel uses the entry,
+ * probes it when stale, and a changed address reaches us through the next-hop watcher.
  */
 import type { Tables } from '../control/tables.js';
 import type { PacketVector } from '../core/vector.js';
@@ -16,6 +22,8 @@ import { RawSink } from './raw-sink.js';
 import { accountSend, type SendResult, type Sink } from './sink.js';
 
 const ETH_HEADER = 14;
+/** How often each next hop sends one packet through the kernel (see above). */
+const CONFIRM_INTERVAL_MS = 5000;
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_IPV6 = 0x86dd;
 
@@ -34,6 +42,8 @@ interface Hop {
   queue: DeviceQueue;
   /** Destination MAC, source MAC, EtherType. */
   header: Uint8Array;
+  /** When (performance.now()) the next packet for this hop takes the raw path. */
+  confirmDueMs: number;
 }
 
 function macBytes(text: string, into: Uint8Array, at: number): void {
@@ -51,10 +61,12 @@ export class PacketSink implements Sink {
   /** Per destination and backend index, its hop (null: raw IP path); rebuilt on a change. */
   private hopOf: (Hop | null)[][] = [];
   private bound: Tables | null = null;
+  private readonly confirmIntervalMs: number;
 
-  constructor(capacity: number) {
+  constructor(capacity: number, opts: { confirmIntervalMs?: number } = {}) {
     this.capacity = capacity;
     this.raw = new RawSink(capacity);
+    this.confirmIntervalMs = opts.confirmIntervalMs ?? CONFIRM_INTERVAL_MS;
   }
 
   setNextHops(resolutions: readonly HopResolution[]): void {
@@ -71,7 +83,10 @@ export class PacketSink implements Sink {
       const type = r.address.includes(':') ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4;
       header[12] = type >>> 8;
       header[13] = type & 0xff;
-      hops.set(r.address, { queue, header });
+      // A new hop was just read from the kernel's table, so its entry is fresh: the first
+      // confirmation can wait. A known one keeps its schedule, however often others change.
+      const confirmDueMs = this.hops.get(r.address)?.confirmDueMs ?? performance.now() + this.confirmIntervalMs;
+      hops.set(r.address, { queue, header, confirmDueMs });
     }
     for (const [ifindex, q] of this.queues) {
       if (used.has(ifindex)) continue;
@@ -106,12 +121,14 @@ export class PacketSink implements Sink {
     if (tables !== this.bound) this.bind(tables);
     const slotSize = vec.slotSize;
     const arena = vec.arena;
+    const now = performance.now();
     for (let k = 0; k < count; k++) {
       const i = frame[k];
       const hop = this.hopOf[vec.destination[i]][vec.backend[i]];
       let l3 = vec.l3[i];
       const end = vec.end[i];
-      if (hop === null || vec.data[i] !== vec.slot[i] || (l3 < ETH_HEADER && end - l3 + ETH_HEADER > slotSize)) {
+      if (hop === null || hop.confirmDueMs <= now || vec.data[i] !== vec.slot[i] || (l3 < ETH_HEADER && end - l3 + ETH_HEADER > slotSize)) {
+        if (hop !== null) hop.confirmDueMs = now + this.confirmIntervalMs;
         this.raw.add(vec, i, tables.destinations[vec.destination[i]].backends[vec.backend[i]], result);
         continue;
       }

@@ -5,6 +5,8 @@
  * header (written in place), one built at the start of its slot (moved up 14 bytes), an IPv6
  * packet, a backend without a next hop and a datagram outside the arena (both through raw IP).
  * The sending and receiving happen in packet-sink-agent.ts, run inside the namespace.
+ * A second test has the kernel's neighbour table judge the periodic packet through the kernel
+ * (packet-sink-confirm-agent.ts): it must take a stale entry up again.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -47,3 +49,34 @@ test('frames arrive from the exporter: in place, moved up, IPv6; raw IP for the 
   assert.deepEqual(r.got6, ['2001:2::9:50003 ipv6']);
   assert.equal(r.movedL3, 14, 'the moved packet now starts after the room for the Ethernet header');
 });
+
+test('every interval one packet per next hop goes through the kernel, which re-checks a stale neighbour', { skip }, () => {
+  // A second namespace answers ARP for 198.18.9.66 on a veth link, as a router would.
+  const peerNs = `${NS}p`;
+  execFileSync('ip', ['netns', 'add', peerNs]);
+  try {
+    ip('link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'c1', 'netns', peerNs);
+    ip('addr', 'add', '198.18.9.65/26', 'dev', 'c0');
+    ip('link', 'set', 'c0', 'up');
+    execFileSync('ip', ['-n', peerNs, 'addr', 'add', '198.18.9.66/26', 'dev', 'c1']);
+    execFileSync('ip', ['-n', peerNs, 'link', 'set', 'c1', 'up']);
+    const peerMac = (JSON.parse(execFileSync('ip', ['-n', peerNs, '-json', 'link', 'show', 'c1'], { encoding: 'utf8' })) as { address: string }[])[0].address;
+    ip('neigh', 'replace', '198.18.9.66', 'lladdr', peerMac, 'nud', 'stale', 'dev', 'c0');
+    const agent = fileURLToPath(new URL('./packet-sink-confirm-agent.js', import.meta.url));
+    const out = execFileSync('ip', ['netns', 'exec', NS, process.execPath, agent, '198.18.9.66', '300'], { encoding: 'utf8', timeout: 20_000 });
+    const r = JSON.parse(out) as { hop: boolean; fresh: Batch; due: Batch; notYet: Batch };
+    assert.ok(r.hop, out);
+    assert.deepEqual([r.fresh.sent, r.fresh.direct, r.fresh.state], [3, 3, 'STALE'], `a fresh hop: all frames, the entry untouched: ${out}`);
+    assert.deepEqual([r.due.sent, r.due.direct], [3, 2], `one packet through the kernel: ${out}`);
+    assert.match(r.due.state, /DELAY|PROBE|REACHABLE/, `the kernel took the stale entry up: ${out}`);
+    assert.deepEqual([r.notYet.sent, r.notYet.direct, r.notYet.state], [3, 3, 'STALE'], `not due again yet: ${out}`);
+  } finally {
+    execFileSync('ip', ['netns', 'del', peerNs]);
+  }
+});
+
+interface Batch {
+  sent: number;
+  direct: number;
+  state: string;
+}
