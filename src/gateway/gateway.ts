@@ -13,7 +13,7 @@ import type { Logger } from '../control/log.js';
 import { Counters, CounterLayout, sumSnapshots } from '../core/counters.js';
 import type { PacketTrace } from '../core/trace.js';
 import type { TraceFilter } from '../core/trace-filter.js';
-import { loadError, nativeAvailable, PacketSender, RawSender } from '../io/native/index.js';
+import { loadError, nativeAvailable, PacketSender, RawSender, rcvbufAdvice } from '../io/native/index.js';
 import { accountingFrom, type Accounting } from '../pipeline/accounting.js';
 import { BACKEND_SLOTS, type SharedState } from '../pipeline/build.js';
 import { ExporterTable, topExporters, type ExporterStats } from '../flow/exporters.js';
@@ -225,6 +225,8 @@ export class Gateway {
       for (const name of m.shared.counterNames) layout.slot(name);
       handle.counters = new Counters(layout, m.shared.counters);
       handle.shared = m.shared;
+      const advice = m.index === 0 ? rcvbufAdvice(m.rcvbufBytes) : null; // every worker's socket gets the same
+      if (advice) this.log.warn({ rcvbufBytes: m.rcvbufBytes }, advice);
     } else if (m.type === 'applied') handle.generation = m.generation;
     else if (m.type === 'error') this.log.error({ worker: m.index, code: m.code }, m.message);
     else if (m.type === 'stopped') handle.stopped = true;

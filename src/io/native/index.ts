@@ -234,7 +234,10 @@ export interface UdpReceiverOptions {
   port: number;
   /** Set SO_REUSEPORT so several receivers share the port (default true). */
   reusePort?: boolean;
-  /** Requested SO_RCVBUF (default 64 MiB; beyond net.core.rmem_max only as root). */
+  /**
+   * Requested SO_RCVBUF (default {@link DEFAULT_RCVBUF_BYTES}; beyond net.core.rmem_max only
+   * with CAP_NET_ADMIN).
+   */
   rcvbufBytes?: number;
   /** Buffers to receive into; default allocRecvBuffers(slots, slotSize, {ipv6: address is IPv6}). */
   buffers?: RecvBuffers;
@@ -242,6 +245,23 @@ export interface UdpReceiverOptions {
   slots?: number;
   /** Default 9216: a jumbo-frame mirror packet fits. */
   slotSize?: number;
+}
+
+/** The receive buffer a {@link UdpReceiver} asks for: room for bursts of tens of thousands of datagrams. */
+export const DEFAULT_RCVBUF_BYTES = 64 << 20;
+
+/**
+ * What to tell an operator about a receive buffer the kernel granted (as SO_RCVBUF reports it,
+ * twice the usable size), or null when it is what was asked. Without CAP_NET_ADMIN the kernel
+ * caps the request at net.core.rmem_max (208 KiB by default): a few hundred mirrored packets.
+ */
+export function rcvbufAdvice(grantedBytes: number, askedBytes = DEFAULT_RCVBUF_BYTES): string | null {
+  if (grantedBytes >= askedBytes) return null;
+  const kib = (n: number) => `${Math.round(n / 1024)} KiB`;
+  return (
+    `receive buffer ${kib(grantedBytes / 2)} per socket, ${kib(askedBytes)} asked: net.core.rmem_max caps it; ` +
+    `a burst larger than that is dropped by the kernel (sysctl -w net.core.rmem_max=${askedBytes}, or grant CAP_NET_ADMIN)`
+  );
 }
 
 /** A non-blocking UDP socket read in batches (recvmmsg) into preallocated {@link RecvBuffers}. */
@@ -267,7 +287,7 @@ export class UdpReceiver {
     this.buffers = opts.buffers ?? allocRecvBuffers(opts.slots ?? 64, opts.slotSize ?? 9216, { ipv6 });
     let r: { fd: number; port: number; rcvbufBytes: number };
     try {
-      r = this.#native.udpOpen(opts.address, opts.port, opts.reusePort ?? true, opts.rcvbufBytes ?? 64 << 20);
+      r = this.#native.udpOpen(opts.address, opts.port, opts.reusePort ?? true, opts.rcvbufBytes ?? DEFAULT_RCVBUF_BYTES);
     } catch (err) {
       throw socketError(err, 'MG_ERR_LISTEN', `listen ${hostPort(opts.address, opts.port)}`);
     }

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 
 import { SocketError } from '../../../src/control/errors.js';
 import {
-  allocRecvBuffers, ipv4ToU32, loadError, nativeAvailable, u32ToIpv4, UdpReceiver, type RecvBuffers,
+  allocRecvBuffers, DEFAULT_RCVBUF_BYTES, ipv4ToU32, loadError, nativeAvailable, rcvbufAdvice, u32ToIpv4, UdpReceiver,
+  type RecvBuffers,
 } from '../../../src/io/native/index.js';
-import { collector, sendDgram } from './helpers.js';
+import { collector, isRoot, sendDgram } from './helpers.js';
 
 const skip = nativeAvailable() ? false : `native addon not built: ${loadError()}`;
 const LOOP = ipv4ToU32('127.0.0.1');
@@ -269,4 +271,30 @@ test('bad arguments throw TypeError instead of crashing', { skip }, () => {
   } finally {
     rx.close();
   }
+});
+
+test('the receive buffer: granted as asked with CAP_NET_ADMIN, capped by rmem_max without, and the advice says so', { skip: skip || (isRoot ? false : 'needs root to compare') }, () => {
+  const asRoot = new UdpReceiver({ address: '127.0.0.1', port: 0 });
+  try {
+    assert.ok(asRoot.rcvbufBytes >= DEFAULT_RCVBUF_BYTES, `root gets what it asks: ${asRoot.rcvbufBytes}`);
+    assert.equal(rcvbufAdvice(asRoot.rcvbufBytes), null);
+  } finally {
+    asRoot.close();
+  }
+  const moduleUrl = new URL('../../../src/io/native/index.js', import.meta.url).href;
+  const script = `import(${JSON.stringify(moduleUrl)}).then((m) => {
+    const rx = new m.UdpReceiver({ address: '127.0.0.1', port: 0 });
+    console.log(JSON.stringify({ granted: rx.rcvbufBytes, advice: m.rcvbufAdvice(rx.rcvbufBytes) }));
+    rx.close();
+  });`;
+  const out = execFileSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--inh-caps=-all', process.execPath, '-e', script], { encoding: 'utf8', cwd: '/' });
+  const r = JSON.parse(out.trim()) as { granted: number; advice: string | null };
+  const rmemMax = Number(execFileSync('sysctl', ['-n', 'net.core.rmem_max'], { encoding: 'utf8' }).trim());
+  if (rmemMax * 2 >= DEFAULT_RCVBUF_BYTES) {
+    assert.equal(r.advice, null, 'rmem_max already allows the full buffer');
+    return;
+  }
+  assert.equal(r.granted, rmemMax * 2, 'the kernel caps the request at rmem_max (and reports twice it)');
+  assert.match(r.advice ?? '', new RegExp(`receive buffer ${Math.round(rmemMax / 1024)} KiB per socket, 65536 KiB asked: net\\.core\\.rmem_max caps it`));
+  assert.match(r.advice ?? '', /sysctl -w net\.core\.rmem_max=67108864/);
 });
