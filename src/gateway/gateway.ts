@@ -19,6 +19,7 @@ import { BACKEND_SLOTS, type SharedState } from '../pipeline/build.js';
 import { ExporterTable, topExporters, type ExporterStats } from '../flow/exporters.js';
 import { KeyedCounters } from '../core/keyed-counters.js';
 import { InstanceLock } from './instance-lock.js';
+import { readSocketDrops, socketInode } from '../io/socket-drops.js';
 import { NextHopWatcher } from './next-hop-watch.js';
 import type { HopResolution } from '../io/next-hop.js';
 import { HealthMonitor } from '../health/monitor.js';
@@ -67,6 +68,8 @@ export class Gateway {
   readonly reloads = { success: 0, failure: 0 };
   lastReloadProblems: string[] = [];
   private readonly workers: WorkerHandle[] = [];
+  /** The workers' receive sockets, by inode, for the kernel's drop counts. */
+  private readonly socketInodes = new Set<number>();
   private readonly waiters = new Set<(m: FromWorker) => void>();
   private lock: InstanceLock | null = null;
   private readonly health: HealthMonitor;
@@ -225,6 +228,10 @@ export class Gateway {
       for (const name of m.shared.counterNames) layout.slot(name);
       handle.counters = new Counters(layout, m.shared.counters);
       handle.shared = m.shared;
+      for (const fd of m.socketFds) {
+        const inode = socketInode(fd);
+        if (inode !== null) this.socketInodes.add(inode);
+      }
       const advice = m.index === 0 ? rcvbufAdvice(m.rcvbufBytes) : null; // every worker's socket gets the same
       if (advice) this.log.warn({ rcvbufBytes: m.rcvbufBytes }, advice);
     } else if (m.type === 'applied') handle.generation = m.generation;
@@ -289,9 +296,14 @@ export class Gateway {
     return { ok: true, generation };
   }
 
-  /** Counters summed over workers, by name. */
+  /**
+   * Counters summed over workers, by name, and `rx_socket_drops`: datagrams the kernel dropped at
+   * the workers' receive sockets (buffer full) before any worker saw them.
+   */
   counters(): Record<string, number> {
-    return sumSnapshots(this.workers.flatMap((w) => (w.counters ? [w.counters.snapshot()] : [])));
+    const sum = sumSnapshots(this.workers.flatMap((w) => (w.counters ? [w.counters.snapshot()] : [])));
+    sum.rx_socket_drops = readSocketDrops(this.socketInodes);
+    return sum;
   }
 
   accounting(): Accounting {

@@ -20,7 +20,7 @@ export type ToWorker =
   | { type: 'trace-collect'; id: number };
 
 export type FromWorker =
-  | { type: 'ready'; index: number; shared: SharedState; rcvbufBytes: number }
+  | { type: 'ready'; index: number; shared: SharedState; rcvbufBytes: number; socketFds: number[] }
   | { type: 'applied'; index: number; generation: number }
   | { type: 'traces'; index: number; id: number; traces: PacketTrace[] }
   | { type: 'error'; index: number; code: string; message: string }

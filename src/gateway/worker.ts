@@ -62,7 +62,8 @@ function main(): void {
         throw new MirrorgateError((err as MirrorgateError).code, `${(err as Error).message} (listen.genevePort; set it to 0 to receive VXLAN only)`);
       }
     }
-    post({ type: 'ready', index: setup.index, shared: pipeline.shared(), rcvbufBytes: receiver.rcvbufBytes });
+    const socketFds = geneve ? [receiver.fd, geneve.fd] : [receiver.fd];
+    post({ type: 'ready', index: setup.index, shared: pipeline.shared(), rcvbufBytes: receiver.rcvbufBytes, socketFds });
 
     let seen = Atomics.load(control, ControlSlot.MAILBOX);
     let ready = VXLAN | GENEVE;

@@ -18,6 +18,8 @@ export interface Accounting {
   reassembly: { waiting: number; merged: number; reassembled: number };
   /** True when every received packet is accounted for. */
   balanced: boolean;
+  /** Live gateway: datagrams the kernel dropped at the receive sockets, never received. */
+  socketDrops?: number;
 }
 
 export function accountingFrom(counters: Record<string, number>): Accounting {
@@ -47,5 +49,7 @@ export function accountingFrom(counters: Record<string, number>): Accounting {
       reassembled: get('ip4-reassembly.reassembled'),
     },
   };
-  return { ...a, balanced: a.rx === a.forwarded + dropped + a.reassembly.merged + a.reassembly.waiting };
+  const balanced = a.rx === a.forwarded + dropped + a.reassembly.merged + a.reassembly.waiting;
+  const socketDrops = counters.rx_socket_drops;
+  return socketDrops === undefined ? { ...a, balanced } : { ...a, balanced, socketDrops };
 }
