@@ -162,6 +162,19 @@ int SetBuf(int fd, int force_opt, int opt, uint32_t bytes) {
 
 // ---- socket creation ----------------------------------------------------------------
 
+// For the send sockets (raw and UDP): without RECVERR the kernel hides a packet the device's
+// queue drops (qdisc or veth ring full) and we would count it as sent; with it, send reports
+// ENOBUFS. On UDP it also makes an ICMP error about an earlier datagram fail the next send once,
+// which Send() retries. Nothing reads these sockets: the smallest receive buffer keeps what
+// reaches them, error queue included, small.
+void ReportQueueDrops(Napi::Env env, int fd, bool v6) {
+  int one = 1;
+  if (setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVERR : IP_RECVERR, &one, sizeof one) < 0)
+    ThrowErrno(env, v6 ? "setsockopt(IPV6_RECVERR)" : "setsockopt(IP_RECVERR)", errno);
+  int zero = 0;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &zero, sizeof zero);
+}
+
 // A non-blocking UDP socket bound to address:port, for receiving (rx) or sending:
 //   udpOpen(address, port, reusePort, rcvbufBytes) -> {fd, port, rcvbufBytes}
 //   udpSendOpen(address, port, sndbufBytes)        -> {fd, port, sndbufBytes}
@@ -182,17 +195,7 @@ Napi::Value OpenUdp(const Napi::CallbackInfo& info, bool rx) {
   if (reuse && setsockopt(fd.fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
     ThrowErrno(env, "setsockopt(SO_REUSEPORT)", errno);
   int granted = rx ? SetBuf(fd.fd, SO_RCVBUFFORCE, SO_RCVBUF, buf) : SetBuf(fd.fd, SO_SNDBUFFORCE, SO_SNDBUF, buf);
-  if (!rx) {
-    // As for raw sockets: without RECVERR the kernel hides a datagram the device's queue drops
-    // from UDP too. It also makes an ICMP error about an earlier datagram fail the next send
-    // once, which Send() retries. Nothing reads this socket: the smallest receive buffer keeps
-    // what arrives for it, and its error queue, small.
-    bool v6 = sa.sa.sa_family == AF_INET6;
-    if (setsockopt(fd.fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVERR : IP_RECVERR, &one, sizeof one) < 0)
-      ThrowErrno(env, v6 ? "setsockopt(IPV6_RECVERR)" : "setsockopt(IP_RECVERR)", errno);
-    int zero = 0;
-    setsockopt(fd.fd, SOL_SOCKET, SO_RCVBUF, &zero, sizeof zero);
-  }
+  if (!rx) ReportQueueDrops(env, fd.fd, sa.sa.sa_family == AF_INET6);
   if (bind(fd.fd, &sa.sa, salen) < 0) ThrowErrno(env, "bind", errno);
   SockAddr bound;
   socklen_t blen = sizeof bound;
@@ -223,15 +226,7 @@ Napi::Value RawOpen(const Napi::CallbackInfo& info) {
     ThrowErrno(env, "setsockopt(IP_HDRINCL)", errno);
   if (family == 6 && setsockopt(fd.fd, IPPROTO_IPV6, IPV6_HDRINCL, &one, sizeof one) < 0 && errno != ENOPROTOOPT)
     ThrowErrno(env, "setsockopt(IPV6_HDRINCL)", errno);
-  // RECVERR: a packet the device's queue drops (qdisc or veth ring full) is then reported as
-  // ENOBUFS; without it the kernel hides that from raw sockets and we would count it as sent.
-  // The error queue it enables gets nothing but local EMSGSIZE notes on a send-only socket;
-  // the smallest receive buffer bounds them.
-  if (family == 4 ? setsockopt(fd.fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one) < 0
-                  : setsockopt(fd.fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one) < 0)
-    ThrowErrno(env, family == 4 ? "setsockopt(IP_RECVERR)" : "setsockopt(IPV6_RECVERR)", errno);
-  int zero = 0;
-  setsockopt(fd.fd, SOL_SOCKET, SO_RCVBUF, &zero, sizeof zero);
+  ReportQueueDrops(env, fd.fd, family == 6);
   Napi::Object r = Napi::Object::New(env);
   r.Set("sndbufBytes", SetBuf(fd.fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf));
   r.Set("fd", fd.release());
