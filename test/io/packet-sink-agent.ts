@@ -7,8 +7,7 @@ import { PacketVector } from '../../src/core/vector.js';
 import { ipv4ToU32 } from '../../src/io/native/index.js';
 import { PacketSink } from '../../src/io/packet-sink.js';
 import { createSendResult } from '../../src/io/sink.js';
-import { checksum } from '../../src/proto/checksum.js';
-import { buildIpv4Udp, buildIpv6Udp, collector, ipv6Bytes } from './native/helpers.js';
+import { buildIpv4UdpFrame, buildIpv6Udp, collector, ipv6Bytes } from './native/helpers.js';
 
 /** Local addresses outside 127/8 (the kernel takes frames for 127/8 from a device as martians). */
 const LOCAL4 = '198.18.9.1';
@@ -17,11 +16,7 @@ const LOOPBACK = 1; // ifindex of lo in a fresh namespace
 const ZERO_MAC = '00:00:00:00:00:00';
 
 function ipv4(buf: Uint8Array, off: number, src: string, dst: string, sport: number, dport: number, text: string): number {
-  const len = buildIpv4Udp(buf, off, ipv4ToU32(src), ipv4ToU32(dst), sport, dport, Buffer.from(text));
-  const c = checksum(buf, off, 20); // raw sockets let the kernel fill it; frames must carry it
-  buf[off + 10] = c >>> 8;
-  buf[off + 11] = c & 0xff;
-  return len;
+  return buildIpv4UdpFrame(buf, off, ipv4ToU32(src), ipv4ToU32(dst), sport, dport, Buffer.from(text));
 }
 
 async function main(): Promise<void> {

@@ -10,8 +10,7 @@ import { ipv4ToU32 } from '../../src/io/native/index.js';
 import { resolveNextHops } from '../../src/io/next-hop.js';
 import { PacketSink } from '../../src/io/packet-sink.js';
 import { createSendResult } from '../../src/io/sink.js';
-import { checksum } from '../../src/proto/checksum.js';
-import { buildIpv4Udp } from './native/helpers.js';
+import { buildIpv4UdpFrame } from './native/helpers.js';
 
 const [peer, intervalMs] = [process.argv[2], Number(process.argv[3])];
 const BATCH = 3;
@@ -32,10 +31,7 @@ async function main(): Promise<void> {
   const batch = () => {
     vec.begin(BATCH);
     for (let i = 0; i < BATCH; i++) {
-      const len = buildIpv4Udp(vec.slot[i], 64, ipv4ToU32('198.18.0.7'), ipv4ToU32(peer), 50000 + i, 9, Buffer.from('confirm'));
-      const c = checksum(vec.slot[i], 64, 20);
-      vec.slot[i][64 + 10] = c >>> 8;
-      vec.slot[i][64 + 11] = c & 0xff;
+      const len = buildIpv4UdpFrame(vec.slot[i], 64, ipv4ToU32('198.18.0.7'), ipv4ToU32(peer), 50000 + i, 9, Buffer.from('confirm'));
       vec.l3[i] = vec.start[i] = 64;
       vec.end[i] = 64 + len;
       vec.l4[i] = 84;

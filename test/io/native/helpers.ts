@@ -37,6 +37,18 @@ export function buildIpv4Udp(buf: Uint8Array, off: number, src: number, dst: num
   return total;
 }
 
+/**
+ * {@link buildIpv4Udp} with the IP header checksum filled in: raw sockets let the kernel fill it,
+ * but a frame written past the kernel (packet egress) must carry it.
+ */
+export function buildIpv4UdpFrame(buf: Uint8Array, off: number, src: number, dst: number, sport: number, dport: number, payload: Uint8Array): number {
+  const len = buildIpv4Udp(buf, off, src, dst, sport, dport, payload);
+  const c = ~sum16(buf, off, 20) & 0xffff;
+  buf[off + 10] = c >>> 8;
+  buf[off + 11] = c & 0xff;
+  return len;
+}
+
 /** Writes IPv6 + UDP + payload at `off` (UDP checksum computed: mandatory on IPv6). */
 export function buildIpv6Udp(buf: Uint8Array, off: number, src: Uint8Array, dst: Uint8Array, sport: number, dport: number, payload: Uint8Array): number {
   const udpLen = 8 + payload.length;
