@@ -78,10 +78,10 @@ export class RawSink implements Sink {
     const n4 = this.n4;
     const n6 = this.n6;
     this.n4 = this.n6 = 0;
-    if (n4 > 0) this.account(this.v4, this.v4.send(arena, this.offsets4, this.lengths4, this.dst4, n4), n4, result);
+    if (n4 > 0) accountSend(result, this.v4.send(arena, this.offsets4, this.lengths4, this.dst4, n4), n4, this.v4);
     if (n6 > 0) {
-      if (this.v6) this.account(this.v6, this.v6.send(arena, this.offsets6, this.lengths6, this.dst6, n6), n6, result);
-      else this.fail(n6, this.v6Error, result);
+      if (this.v6) accountSend(result, this.v6.send(arena, this.offsets6, this.lengths6, this.dst6, n6), n6, this.v6);
+      else accountFailure(result, 0, n6, this.v6Error);
     }
   }
 
@@ -91,19 +91,11 @@ export class RawSink implements Sink {
     one.length[0] = len;
     if (family === 4) {
       one.dst4[0] = addr4;
-      this.account(this.v4, this.v4.send(buf, one.offset, one.length, one.dst4, 1), 1, result);
+      accountSend(result, this.v4.send(buf, one.offset, one.length, one.dst4, 1), 1, this.v4);
     } else if (this.v6) {
       one.dst6.set(addr6);
-      this.account(this.v6, this.v6.send(buf, one.offset, one.length, one.dst6, 1), 1, result);
-    } else this.fail(1, this.v6Error, result);
-  }
-
-  private account(sender: RawSender, sent: number, tried: number, result: SendResult): void {
-    accountSend(result, sent, tried, sender);
-  }
-
-  private fail(n: number, errno: string, result: SendResult): void {
-    accountFailure(result, 0, n, errno);
+      accountSend(result, this.v6.send(buf, one.offset, one.length, one.dst6, 1), 1, this.v6);
+    } else accountFailure(result, 0, 1, this.v6Error);
   }
 
   flush(): void {}

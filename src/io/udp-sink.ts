@@ -48,7 +48,7 @@ export class UdpSink implements Sink {
         one.length[0] = len;
         one.addr[0] = b.addr4;
         one.port[0] = port;
-        this.account(this.sender.send(vec.data[i], one.offset, one.length, one.addr, one.port, 1), 1, result);
+        accountSend(result, this.sender.send(vec.data[i], one.offset, one.length, one.addr, one.port, 1), 1, this.sender);
         continue;
       }
       this.offsets[n] = i * vec.slotSize + payload;
@@ -57,11 +57,7 @@ export class UdpSink implements Sink {
       this.ports[n] = port;
       n++;
     }
-    if (n > 0) this.account(this.sender.send(vec.arena, this.offsets, this.lengths, this.addrs, this.ports, n), n, result);
-  }
-
-  private account(sent: number, tried: number, result: SendResult): void {
-    accountSend(result, sent, tried, this.sender);
+    if (n > 0) accountSend(result, this.sender.send(vec.arena, this.offsets, this.lengths, this.addrs, this.ports, n), n, this.sender);
   }
 
   flush(): void {}
