@@ -18,7 +18,7 @@
 //   - No heap allocation in the data path: kernel descriptors for a batch live on the
 //     stack, processed in chunks of kChunk packets.
 
-#include <napi.h>
+#include "common.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,6 +40,8 @@
 
 namespace {
 
+using namespace mg;
+
 constexpr unsigned kChunk = 256;  // packets per syscall; ~28 KiB of stack descriptors
 thread_local int g_last_errno = 0;
 
@@ -48,88 +50,6 @@ union SockAddr {  // big enough for either family, without sockaddr_storage's 12
   sockaddr_in v4;
   sockaddr_in6 v6;
 };
-
-std::string ErrnoName(int e) {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-  if (const char* name = strerrorname_np(e)) return name;
-#else
-  switch (e) {
-#define MG_ERRNO(n) case n: return #n;
-    MG_ERRNO(EPERM) MG_ERRNO(EACCES) MG_ERRNO(EADDRINUSE) MG_ERRNO(EADDRNOTAVAIL)
-    MG_ERRNO(EAFNOSUPPORT) MG_ERRNO(EAGAIN) MG_ERRNO(EBADF) MG_ERRNO(EINVAL)
-    MG_ERRNO(EMSGSIZE) MG_ERRNO(ENOBUFS) MG_ERRNO(ENOMEM) MG_ERRNO(EMFILE)
-    MG_ERRNO(ENFILE) MG_ERRNO(ENETUNREACH) MG_ERRNO(EHOSTUNREACH) MG_ERRNO(ECONNREFUSED)
-    MG_ERRNO(EPROTONOSUPPORT) MG_ERRNO(ENOPROTOOPT) MG_ERRNO(EINTR)
-#undef MG_ERRNO
-  }
-#endif
-  return "E" + std::to_string(e);
-}
-
-// Thrown by the open functions; TS recognises it by its errnoName property.
-[[noreturn]] void ThrowErrno(Napi::Env env, const char* syscall, int err) {
-  Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + ErrnoName(err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("errnoName", Napi::String::New(env, ErrnoName(err)));
-  throw e;
-}
-
-[[noreturn]] void ThrowType(Napi::Env env, const std::string& msg) {
-  throw Napi::TypeError::New(env, msg);
-}
-
-// Closes the fd unless release()d, so a failed setsockopt/bind does not leak it.
-struct FdGuard {
-  int fd;
-  ~FdGuard() { if (fd >= 0) ::close(fd); }
-  int release() { int f = fd; fd = -1; return f; }
-};
-
-// ---- argument checking ------------------------------------------------------------
-
-uint32_t U32Arg(const Napi::CallbackInfo& info, size_t i, const char* name, double max) {
-  Napi::Value v = info[i];
-  if (!v.IsNumber()) ThrowType(info.Env(), std::string(name) + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= max) || d != static_cast<double>(static_cast<uint64_t>(d)))
-    ThrowType(info.Env(), std::string(name) + " must be an integer in 0.." + std::to_string(uint64_t(max)));
-  return static_cast<uint32_t>(d);
-}
-
-int FdArg(const Napi::CallbackInfo& info, size_t i) {
-  return static_cast<int>(U32Arg(info, i, "fd", INT32_MAX));
-}
-
-std::string StrArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (!info[i].IsString()) ThrowType(info.Env(), std::string(name) + " must be a string");
-  return info[i].As<Napi::String>().Utf8Value();
-}
-
-// Memory of an ArrayBuffer or typed array (including SharedArrayBuffer-backed ones).
-// `type` restricts typed arrays to one element type; `need` is the minimum element count.
-// Returns nullptr for null/undefined when `optional`; stores the element count in *len.
-template <typename T>
-T* ArrayArg(const Napi::CallbackInfo& info, size_t i, const char* name, napi_typedarray_type type,
-            const char* type_name, uint64_t need, bool optional = false, size_t* len = nullptr) {
-  napi_env env = info.Env();
-  napi_value v = info[i];
-  if (optional && (info[i].IsNull() || info[i].IsUndefined())) return nullptr;
-  void* data = nullptr;
-  size_t count = 0;
-  bool ok = false;
-  if (info[i].IsTypedArray()) {
-    napi_typedarray_type t;
-    ok = napi_get_typedarray_info(env, v, &t, &count, &data, nullptr, nullptr) == napi_ok && t == type;
-  } else if (type == napi_uint8_array && info[i].IsArrayBuffer()) {
-    ok = napi_get_arraybuffer_info(env, v, &data, &count) == napi_ok;
-  }
-  if (!ok) ThrowType(info.Env(), std::string(name) + " must be a " + type_name);
-  if (count < need)
-    ThrowType(info.Env(), std::string(name) + " too small: " + std::to_string(count) + " < " + std::to_string(need));
-  if (len) *len = count;
-  return static_cast<T*>(data);
-}
 
 // Parses "1.2.3.4" or "::1" into a sockaddr; EINVAL (as a creation error) if neither.
 socklen_t ParseAddr(Napi::Env env, const std::string& text, uint32_t port, SockAddr* out) {
@@ -478,15 +398,23 @@ Napi::Value Wait(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), PollFd(fd, ms));
 }
 
-// waitEither(fdA, fdB, timeoutMs) -> bit 1: A readable, bit 2: B readable; 0 = timeout; -1 when
-// either was shut down. Lets one worker serve the VXLAN and the GENEVE socket without spinning.
-Napi::Value WaitEither(const Napi::CallbackInfo& info) {
-  pollfd p[2] = {{FdArg(info, 0), POLLIN, 0}, {FdArg(info, 1), POLLIN, 0}};
+// waitAny(fds: Int32Array, count, timeoutMs) -> bit i set when fds[i] is readable; 0 = timeout;
+// -1 when one was shut down. Lets one worker serve all its receive sockets without spinning.
+Napi::Value WaitAny(const Napi::CallbackInfo& info) {
+  constexpr uint32_t kMaxFds = 8;
+  uint32_t count = U32Arg(info, 1, "count", kMaxFds);
+  const int32_t* fds = ArrayArg<int32_t>(info, 0, "fds", napi_int32_array, "Int32Array", count);
   int ms = static_cast<int>(U32Arg(info, 2, "timeoutMs", INT32_MAX));
-  int r = poll(p, 2, ms);
+  pollfd p[kMaxFds];
+  for (uint32_t i = 0; i < count; i++) p[i] = {fds[i], POLLIN, 0};
+  int r = poll(p, count, ms);
   if (r <= 0) return Napi::Number::New(info.Env(), r < 0 && errno != EINTR ? -1 : 0);
-  if ((p[0].revents | p[1].revents) & (POLLHUP | POLLNVAL)) return Napi::Number::New(info.Env(), -1);
-  return Napi::Number::New(info.Env(), (p[0].revents ? 1 : 0) | (p[1].revents ? 2 : 0));
+  int ready = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    if (p[i].revents & (POLLHUP | POLLNVAL)) return Napi::Number::New(info.Env(), -1);
+    if (p[i].revents) ready |= 1 << i;
+  }
+  return Napi::Number::New(info.Env(), ready);
 }
 
 // waitAsync(fd, timeoutMs) -> Promise<1|0|-1>: the same poll on a libuv pool thread,
@@ -543,13 +471,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("recv", Napi::Function::New(env, Recv));
   exports.Set("send", Napi::Function::New(env, Send));
   exports.Set("wait", Napi::Function::New(env, Wait));
-  exports.Set("waitEither", Napi::Function::New(env, WaitEither));
+  exports.Set("waitAny", Napi::Function::New(env, WaitAny));
   exports.Set("waitAsync", Napi::Function::New(env, WaitAsync));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("errnoName", Napi::Function::New(env, ErrnoNameJs));
   exports.Set("lastErrno", Napi::Function::New(env, LastErrno));
   exports.Set("busyWaits", Napi::Function::New(env, BusyWaits));
+  InitXdp(env, exports);
   return exports;
 }
 

@@ -16,7 +16,7 @@ export function formatBytes(n: number): string {
 export function formatAccounting(a: Accounting, describe: (reason: string) => string = () => ''): string {
   const lines = [
     `  received     ${fmt(a.rx).padStart(10)} packets (${formatBytes(a.rxBytes)})`,
-    ...(a.socketDrops ? [`  not received ${fmt(a.socketDrops).padStart(10)} packets: the kernel dropped them, receive buffer full (net.core.rmem_max)`] : []),
+    ...(a.socketDrops ? [`  not received ${fmt(a.socketDrops).padStart(10)} packets: the kernel dropped them, receive buffer (net.core.rmem_max) or XDP ring full`] : []),
     `  forwarded    ${fmt(a.forwarded).padStart(10)} packets`,
     `  transmitted  ${fmt(a.tx).padStart(10)} packets (${formatBytes(a.txBytes)}; fragments and copies included)`,
   ];

@@ -152,6 +152,20 @@ export const ConfigSchema = z.strictObject({
       /** GENEVE (GWLB targets) arrives on its own port; 0 turns it off. */
       genevePort: field((v) => (v === 0 ? 0 : int(v, 1, 65535, 'a port'))).default(6081),
       sources: z.array(Cidr).default([]),
+      /**
+       * Take mirror packets off this interface with XDP, before the kernel's IP and UDP receive
+       * path (see src/io/native/xdp.ts); what the program does not select still arrives by the
+       * sockets. Off by default: it needs CAP_BPF and CAP_NET_ADMIN and owns the interface's XDP hook.
+       */
+      xdp: z
+        .strictObject({
+          interface: z.string().min(1).max(15),
+          /** Ring frames per receive queue: how large a burst waits before the kernel drops. */
+          frames: z.number().int().refine((v) => v >= 64 && v <= 65536 && (v & (v - 1)) === 0, 'expected a power of two in 64..65536').default(4096),
+          /** Bytes per frame: 2048 takes frames up to 1792 bytes, 4096 up to 3840; longer ones take the socket path. */
+          frameSize: field((v) => (v === 2048 || v === 4096 ? v : { error: `expected 2048 or 4096, got ${show(v)}` })).default(2048),
+        })
+        .optional(),
     })
     .default({ address: '0.0.0.0', port: 4789, genevePort: 6081, sources: [] } as never),
   sessions: z.array(z.strictObject({ vni: Vni, name: z.string().optional() })).optional(),

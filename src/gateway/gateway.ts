@@ -14,6 +14,7 @@ import { Counters, CounterLayout, sumSnapshots } from '../core/counters.js';
 import type { PacketTrace } from '../core/trace.js';
 import type { TraceFilter } from '../core/trace-filter.js';
 import { loadError, nativeAvailable, PacketSender, RawSender, rcvbufAdvice } from '../io/native/index.js';
+import { readInterface, readXdpDrops, XdpProgram, type XdpInterface } from '../io/native/xdp.js';
 import { accountingFrom, type Accounting } from '../pipeline/accounting.js';
 import { BACKEND_SLOTS, type SharedState } from '../pipeline/build.js';
 import { ExporterTable, topExporters, type ExporterStats } from '../flow/exporters.js';
@@ -50,6 +51,8 @@ interface WorkerHandle {
   shared: SharedState | null;
   generation: number;
   stopped: boolean;
+  /** Its XDP sockets while it runs, for the kernel's drop counts. */
+  xdpFds: number[];
 }
 
 export type ReloadResult = { ok: true; generation: number } | { ok: false; problems: string[] };
@@ -78,6 +81,10 @@ export class Gateway {
   private stopping: Promise<void> | null = null;
   /** Packet egress only: the backends' next hops, read from the kernel's tables. */
   private nextHops: NextHopWatcher | null = null;
+  /** XDP ingress only: the program on the mirror-target interface, and the workers' sockets. */
+  private xdp: { iface: XdpInterface; program: XdpProgram } | null = null;
+  /** Kernel drops at XDP sockets the workers have closed. */
+  private closedXdpDrops = 0;
 
   private constructor(
     private readonly options: GatewayOptions,
@@ -146,6 +153,12 @@ export class Gateway {
       since: gw.startedAt.toISOString(),
     });
     try {
+      const x = config.listen.xdp;
+      if (x) {
+        const iface = readInterface(x.interface);
+        const ports = [config.listen.port, config.listen.genevePort];
+        gw.xdp = { iface, program: new XdpProgram({ iface, address: config.listen.address, ports, frameSize: x.frameSize }) };
+      }
       await gw.spawnWorkers();
       gw.syncHealth(config);
       if (config.egress.mode === 'packet') {
@@ -159,7 +172,7 @@ export class Gateway {
       throw err;
     }
     gw.log.info(
-      { listen: `${config.listen.address}:${config.listen.port}`, workers: gw.workers.length, egress: config.egress.mode, config: gw.configPath },
+      { listen: `${config.listen.address}:${config.listen.port}`, ingress: gw.xdp ? `xdp on ${gw.xdp.iface.name}` : 'sockets', workers: gw.workers.length, egress: config.egress.mode, config: gw.configPath },
       'gateway running',
     );
     return gw;
@@ -198,6 +211,7 @@ export class Gateway {
         batchSize: this.options.batchSize ?? 256,
         control: controlBuffer,
         port: channel.port2,
+        xdp: this.xdp && { iface: this.xdp.iface, mapFd: this.xdp.program.mapFd, queues: xdpQueues(this.xdp.iface.queues, n, index) },
       };
       const worker = new Worker(new URL('./worker.js', import.meta.url), {
         workerData: setup,
@@ -205,7 +219,7 @@ export class Gateway {
         // The data path allocates (almost) nothing: a small young generation keeps RSS down.
         resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
       });
-      const handle: WorkerHandle = { index, worker, port: channel.port1, control: new Int32Array(controlBuffer), counters: null, shared: null, generation: this.generation, stopped: false };
+      const handle: WorkerHandle = { index, worker, port: channel.port1, control: new Int32Array(controlBuffer), counters: null, shared: null, generation: this.generation, stopped: false, xdpFds: [] };
       this.workers.push(handle);
       worker.on('message', (m: FromWorker) => this.onMessage(handle, m));
       worker.on('error', (err) => this.log.error({ worker: index, err: err.message }, 'worker failed'));
@@ -232,11 +246,17 @@ export class Gateway {
         const inode = socketInode(fd);
         if (inode !== null) this.socketInodes.add(inode);
       }
+      handle.xdpFds = m.xdp.map((x) => x.fd);
+      if (m.xdp.length) this.log.info({ worker: m.index, interface: this.xdp?.iface.name, queues: m.xdp.map((x) => x.queue), zeroCopy: m.xdp.every((x) => x.zeroCopy) }, 'XDP ingress ready');
       const advice = m.index === 0 ? rcvbufAdvice(m.rcvbufBytes) : null; // every worker's socket gets the same
       if (advice) this.log.warn({ rcvbufBytes: m.rcvbufBytes }, advice);
     } else if (m.type === 'applied') handle.generation = m.generation;
     else if (m.type === 'error') this.log.error({ worker: m.index, code: m.code }, m.message);
-    else if (m.type === 'stopped') handle.stopped = true;
+    else if (m.type === 'stopped') {
+      handle.stopped = true;
+      this.closedXdpDrops += m.xdpDrops;
+      handle.xdpFds = [];
+    }
     for (const w of [...this.waiters]) w(m);
   }
 
@@ -297,12 +317,12 @@ export class Gateway {
   }
 
   /**
-   * Counters summed over workers, by name, and `rx_socket_drops`: datagrams the kernel dropped at
-   * the workers' receive sockets (buffer full) before any worker saw them.
+   * Counters summed over workers, by name, and `rx_socket_drops`: packets the kernel dropped at
+   * the workers' receive sockets (UDP buffer or XDP ring full) before any worker saw them.
    */
   counters(): Record<string, number> {
     const sum = sumSnapshots(this.workers.flatMap((w) => (w.counters ? [w.counters.snapshot()] : [])));
-    sum.rx_socket_drops = readSocketDrops(this.socketInodes);
+    sum.rx_socket_drops = readSocketDrops(this.socketInodes) + readXdpDrops(this.workers.flatMap((w) => w.xdpFds)) + this.closedXdpDrops;
     return sum;
   }
 
@@ -372,6 +392,8 @@ export class Gateway {
   /** Asks every worker to drain its socket and stop; resolves when all have (or timed out). */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      // Without the program, frames arrive at the sockets the workers drain before they stop.
+      this.xdp?.program.close();
       const live = this.workers.filter((w) => !w.stopped);
       const exits = live.map((w) => new Promise<void>((r) => (w.stopped ? r() : w.worker.once('exit', () => r()))));
       for (const w of live) Atomics.store(w.control, ControlSlot.STOP, 1);
@@ -399,6 +421,19 @@ function preflight(config: Config): void {
   if (config.egress.mode === 'packet') new PacketSender(0).close();
 }
 
+/** Frame-ring sockets a worker can wait on besides its two UDP sockets. */
+const XDP_SOCKETS_PER_WORKER = 6;
+
+/**
+ * The receive queues worker `index` of `workers` serves: every workers-th one. Queues beyond
+ * XDP_SOCKETS_PER_WORKER per worker have no socket; their frames take the kernel path.
+ */
+export function xdpQueues(queues: number, workers: number, index: number): number[] {
+  const mine: number[] = [];
+  for (let q = index; q < queues && mine.length < XDP_SOCKETS_PER_WORKER; q += workers) mine.push(q);
+  return mine;
+}
+
 function backendAddresses(config: Config): string[] {
   return Object.values(config.destinations).flatMap((d) => d.backends.map((b) => b.address));
 }
@@ -408,6 +443,7 @@ function restartOnlyChanges(a: Config, b: Config): string[] {
   const changed: string[] = [];
   if (a.listen.address !== b.listen.address) changed.push('listen.address');
   if (a.listen.port !== b.listen.port) changed.push('listen.port');
+  if (JSON.stringify(a.listen.xdp) !== JSON.stringify(b.listen.xdp)) changed.push('listen.xdp');
   if (a.workers !== b.workers) changed.push('workers');
   if (a.reassembly.maxDatagrams !== b.reassembly.maxDatagrams) changed.push('reassembly.maxDatagrams');
   if (a.egress.mode !== b.egress.mode) changed.push('egress.mode');

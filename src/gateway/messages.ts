@@ -7,6 +7,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Config } from '../control/config.js';
 import type { PacketTrace } from '../core/trace.js';
 import type { HopResolution } from '../io/next-hop.js';
+import type { XdpInterface } from '../io/native/xdp.js';
 import type { SharedState } from '../pipeline/build.js';
 
 export type ToWorker =
@@ -20,11 +21,19 @@ export type ToWorker =
   | { type: 'trace-collect'; id: number };
 
 export type FromWorker =
-  | { type: 'ready'; index: number; shared: SharedState; rcvbufBytes: number; socketFds: number[] }
+  | { type: 'ready'; index: number; shared: SharedState; rcvbufBytes: number; socketFds: number[]; xdp: XdpSocketInfo[] }
   | { type: 'applied'; index: number; generation: number }
   | { type: 'traces'; index: number; id: number; traces: PacketTrace[] }
   | { type: 'error'; index: number; code: string; message: string }
-  | { type: 'stopped'; index: number };
+  /** `xdpDrops`: what the kernel dropped at the worker's XDP sockets, read just before closing them. */
+  | { type: 'stopped'; index: number; xdpDrops: number };
+
+/** One of a worker's XDP sockets. */
+export interface XdpSocketInfo {
+  fd: number;
+  queue: number;
+  zeroCopy: boolean;
+}
 
 /** Slots of the shared control word array. */
 export const ControlSlot = {
@@ -44,4 +53,6 @@ export interface WorkerSetup {
   batchSize: number;
   control: SharedArrayBuffer;
   port: MessagePort;
+  /** XDP ingress: the program's socket map and the receive queues this worker serves. */
+  xdp: { iface: XdpInterface; mapFd: number; queues: number[] } | null;
 }

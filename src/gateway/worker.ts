@@ -1,13 +1,15 @@
 /**
- * A gateway worker: one SO_REUSEPORT receive socket, one pipeline, one egress. The kernel spreads
- * mirror traffic across workers by outer 5-tuple, which AWS derives from the inner flow, so each
- * flow stays on one worker. The loop never waits to fill a batch: it takes what the socket holds
- * (up to the batch size), sends it, and blocks in poll(2) only when the socket is empty.
+ * A gateway worker: one SO_REUSEPORT receive socket per tunnel port, with XDP ingress an AF_XDP
+ * socket per receive queue it serves, one pipeline, one egress. The kernel spreads mirror traffic
+ * across workers by outer 5-tuple (sockets) or receive queue (XDP), both of which AWS derives from
+ * the inner flow, so each flow stays on one worker. The loop never waits to fill a batch: it takes
+ * what a socket holds (up to the batch size), sends it, and blocks in poll(2) only when all are empty.
  */
 import { receiveMessageOnPort, workerData, parentPort } from 'node:worker_threads';
 import { carryRuntimeState, compileTables, setBackendUp } from '../control/tables.js';
 import { MirrorgateError } from '../control/errors.js';
-import { UdpReceiver, waitEither, type RecvBuffers } from '../io/native/index.js';
+import { UdpReceiver, waitAny, type RecvBuffers } from '../io/native/index.js';
+import { XdpReceiver } from '../io/native/xdp.js';
 import { PacketSink } from '../io/packet-sink.js';
 import { RawSink } from '../io/raw-sink.js';
 import type { Sink } from '../io/sink.js';
@@ -19,9 +21,6 @@ import { ControlSlot, type FromWorker, type ToWorker, type WorkerSetup } from '.
 const IDLE_WAIT_MS = 20;
 /** Timers (reassembly expiry) run at least this often when traffic is light. */
 const TICK_MS = 100;
-/** Readiness bits, as waitEither reports them. */
-const VXLAN = 1;
-const GENEVE = 2;
 /** How long a stopping worker keeps emptying its socket. */
 const DRAIN_LIMIT_MS = 1000;
 
@@ -37,12 +36,13 @@ function main(): void {
   let sink: Sink | undefined;
   let receiver: UdpReceiver | undefined;
   let geneve: UdpReceiver | undefined;
+  const xsks: XdpReceiver[] = [];
   try {
     sink = tables.egressMode === 'raw' ? new RawSink(batch * 4) : tables.egressMode === 'packet' ? new PacketSink(batch * 4) : new UdpSink(batch * 4);
     const pipeline = new Pipeline({ tables, sink, batchSize: batch });
     pipeline.graph.numberPackets(setup.index + 1, setup.workers);
     const vec = pipeline.vec;
-    // Both sockets receive into the vector's own slots: one batch at a time, no copy.
+    // Every socket receives into the vector's own slots, one batch at a time.
     const rx: RecvBuffers = {
       slots: batch,
       slotSize: vec.slotSize,
@@ -62,28 +62,54 @@ function main(): void {
         throw new MirrorgateError((err as MirrorgateError).code, `${(err as Error).message} (listen.genevePort; set it to 0 to receive VXLAN only)`);
       }
     }
+    const xdp = setup.xdp;
+    for (const queue of xdp?.queues ?? []) {
+      const { frames, frameSize } = setup.config.listen.xdp!;
+      xsks.push(new XdpReceiver({ iface: xdp!.iface, queue, mapFd: xdp!.mapFd, frames, frameSize }));
+    }
     const socketFds = geneve ? [receiver.fd, geneve.fd] : [receiver.fd];
-    post({ type: 'ready', index: setup.index, shared: pipeline.shared(), rcvbufBytes: receiver.rcvbufBytes, socketFds });
+    post({
+      type: 'ready', index: setup.index, shared: pipeline.shared(), rcvbufBytes: receiver.rcvbufBytes, socketFds,
+      xdp: xsks.map((x) => ({ fd: x.fd, queue: x.queue, zeroCopy: x.zeroCopy })),
+    });
 
     let seen = Atomics.load(control, ControlSlot.MAILBOX);
-    let ready = VXLAN | GENEVE;
     let nextTick = 0;
-    const runBatch = (socket: UdpReceiver, dstPort: number): number => {
-      const n = socket.recv(batch);
-      if (n === 0) return 0;
+    const stamp = (n: number): number => {
       const now = clockMs();
       const ns = now * 1e6;
       for (let i = 0; i < n; i++) {
         vec.start[i] = 0;
         vec.end[i] = rx.lengths[i];
+        vec.timestampNs[i] = ns;
+      }
+      return now;
+    };
+    // Each source reads one batch and runs it; it returns how many packets it read.
+    const datagrams = (socket: UdpReceiver, dstPort: number) => (): number => {
+      const n = socket.recv(batch);
+      if (n === 0) return 0;
+      const now = stamp(n);
+      for (let i = 0; i < n; i++) {
         vec.outerSrc[i] = rx.srcAddr[i];
         vec.outerSrcPort[i] = rx.srcPort[i];
         vec.outerDstPort[i] = dstPort;
-        vec.timestampNs[i] = ns;
       }
       pipeline.run(n, 'tunnel', now);
       return n;
     };
+    // XDP hands over whole frames: the outer nodes check and strip the headers a socket would have.
+    const frames = (x: XdpReceiver) => (): number => {
+      const n = x.recv(rx.arena, rx.slotSize, batch, rx.lengths);
+      if (n !== 0) pipeline.run(n, 'ethernet', stamp(n));
+      return n;
+    };
+    const sources = [datagrams(receiver, listenPort)];
+    if (geneve) sources.push(datagrams(geneve, genevePort));
+    for (const x of xsks) sources.push(frames(x));
+    const fds = Int32Array.from([...socketFds, ...xsks.map((x) => x.fd)]);
+    const all = (1 << sources.length) - 1;
+    let ready = all;
 
     while (Atomics.load(control, ControlSlot.STOP) === 0) {
       const mailbox = Atomics.load(control, ControlSlot.MAILBOX);
@@ -114,8 +140,7 @@ function main(): void {
       // the queue was empty, and poll(2) returns at once if more arrived meanwhile. That saves
       // the empty reads that would otherwise cost as much as the packets at moderate rates.
       let again = 0;
-      if (ready & VXLAN && runBatch(receiver, listenPort) === batch) again |= VXLAN;
-      if (geneve && ready & GENEVE && runBatch(geneve, genevePort) === batch) again |= GENEVE;
+      for (let k = 0; k < sources.length; k++) if (ready & (1 << k) && sources[k]() === batch) again |= 1 << k;
       if (again !== 0) {
         ready = again;
         continue;
@@ -125,18 +150,23 @@ function main(): void {
         pipeline.tick(now);
         nextTick = now + TICK_MS;
       }
-      ready = geneve ? Math.max(waitEither(receiver, geneve, IDLE_WAIT_MS), 0) : receiver.wait(IDLE_WAIT_MS) === 'readable' ? VXLAN : 0;
+      ready = Math.max(waitAny(fds, sources.length, IDLE_WAIT_MS), 0);
     }
     // Drain: what the kernel already queued on these sockets would be lost when they close.
     const until = performance.now() + DRAIN_LIMIT_MS;
-    while (runBatch(receiver, listenPort) + (geneve ? runBatch(geneve, genevePort) : 0) > 0 && performance.now() < until);
-    post({ type: 'stopped', index: setup.index });
+    for (let read = 1; read > 0 && performance.now() < until; ) {
+      read = 0;
+      for (const source of sources) read += source();
+    }
+    const xdpDrops = xsks.reduce((sum, x) => sum + x.drops(), 0);
+    post({ type: 'stopped', index: setup.index, xdpDrops });
   } catch (err) {
     const e = err as MirrorgateError;
     post({ type: 'error', index: setup.index, code: e.code ?? 'MG_ERR_WORKER', message: e.message ?? String(err) });
   } finally {
     receiver?.close();
     geneve?.close();
+    for (const x of xsks) x.close();
     sink?.close();
   }
 }

@@ -54,6 +54,7 @@ const VXLAN_OVERHEAD = 50;
 
 /** The gateway config document, as written to the file (YAML). */
 export type GatewayConfigDoc = Record<string, unknown> & {
+  listen: Record<string, unknown>;
   rules: { name: string; match: Record<string, unknown>; destination: string }[];
   destinations: Record<string, { backends: string[]; balance?: string; mtu?: number; df?: string }>;
 };

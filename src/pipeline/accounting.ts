@@ -18,7 +18,7 @@ export interface Accounting {
   reassembly: { waiting: number; merged: number; reassembled: number };
   /** True when every received packet is accounted for. */
   balanced: boolean;
-  /** Live gateway: datagrams the kernel dropped at the receive sockets, never received. */
+  /** Live gateway: packets the kernel dropped at the receive sockets (UDP or XDP), never received. */
   socketDrops?: number;
 }
 

@@ -235,8 +235,16 @@ describe('validateConfig: one line per problem, naming the field', () => {
       [(c) => (c.sessions = [{ vni: -1 }]), 'sessions[0].vni: expected a VNI 0-16777215, got -1'],
       [(c) => (c.sessions = { vni: 1 }), 'sessions: expected array, got {"vni":1}'],
       [(c) => delete c.rules[1].destination, 'rules[1].destination: required (expected string)'],
+      [(c) => (c.listen = { xdp: { interface: 'eth0', frames: 1000 } }), 'listen.xdp.frames: expected a power of two in 64..65536'],
+      [(c) => (c.listen = { xdp: { interface: 'eth0', frameSize: 3000 } }), 'listen.xdp.frameSize: expected 2048 or 4096, got 3000'],
+      [(c) => (c.listen = { xdp: {} }), 'listen.xdp.interface: required (expected string)'],
     ];
     for (const [mutate, line] of cases) assert.deepEqual(problems(mutate), [line]);
+  });
+
+  test('listen.xdp is off unless asked for; its ring takes defaults', () => {
+    assert.equal(config().listen.xdp, undefined);
+    assert.deepEqual(config((c) => (c.listen = { xdp: { interface: 'eth0' } })).listen.xdp, { interface: 'eth0', frames: 4096, frameSize: 2048 });
   });
 
   test('a document that is not a mapping', () => {

@@ -2,6 +2,7 @@
  * Shared by the lab tests. They build network namespaces, so they need root: without it they are
  * skipped with that reason. With root, a missing tool fails the test and names the package.
  */
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Lab, labPrefixes, type LabOptions } from '../../src/lab/lab.js';
@@ -107,4 +108,12 @@ export async function sendToCollector(lab: Lab, size: number): Promise<{ sent: {
   const sent = await sendDfDatagram(lab, { source: lab.exporter, port: TelemetryPort.NETFLOW, size });
   const line = await receiver.waitForLine(/"event":"(datagram|timeout)"/, { stream: 'stdout', timeoutMs: 15_000 });
   return { sent, got: JSON.parse(line) as Received };
+}
+
+/** {@link sendToCollector}, asserting the datagram arrived whole, from the exporter's address and port. */
+export async function deliverWhole(lab: Lab, size: number): Promise<void> {
+  const { sent, got } = await sendToCollector(lab, size);
+  assert.equal(got.event, 'datagram', `the ${size}-byte datagram arrived`);
+  assert.deepEqual([got.length, got.sha256], [size, sent.sha256], 'whole, with the exact payload');
+  assert.deepEqual([got.from, got.port], [lab.exporter, sent.srcPort], "from the exporter's address and port");
 }

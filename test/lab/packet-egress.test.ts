@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Iface } from '../../src/lab/plan.js';
 import { Tcpdump } from '../../src/lab/peers.js';
-import { reapStaleTestLabs, requireTools, sendToCollector, skipLab, testLab } from './helpers.js';
+import { deliverWhole, reapStaleTestLabs, requireTools, skipLab, testLab } from './helpers.js';
 
 describe('lab: packet egress', { skip: skipLab, timeout: 90_000 }, () => {
   const lab = testLab('pkt', { mtu: 1500 });
@@ -24,19 +24,12 @@ describe('lab: packet egress', { skip: skipLab, timeout: 90_000 }, () => {
     await lab.down();
   });
 
-  async function deliver(size: number): Promise<void> {
-    const { sent, got } = await sendToCollector(lab, size);
-    assert.equal(got.event, 'datagram', `the ${size}-byte datagram arrived`);
-    assert.deepEqual([got.length, got.sha256], [size, sent.sha256], 'whole, with the exact payload');
-    assert.deepEqual([got.from, got.port], [lab.exporter, sent.srcPort], "from the exporter's address and port");
-  }
-
   async function hop() {
     return (await lab.status()).destinations[0].backends[0].nextHop;
   }
 
   test('the first datagram goes through the kernel, which resolves the collector; later ones leave as frames', async () => {
-    await deliver(600); // no next hop yet: raw IP path, which makes the kernel resolve the neighbour
+    await deliverWhole(lab, 600); // no next hop yet: raw IP path, which makes the kernel resolve the neighbour
     const deadline = Date.now() + 5000;
     let h = await hop();
     while ((!h || 'none' in h) && Date.now() < deadline) {
@@ -48,8 +41,8 @@ describe('lab: packet egress', { skip: skipLab, timeout: 90_000 }, () => {
 
     const before = await lab.counters();
     const dump = await Tcpdump.start(lab, 'collector0', { iface: Iface.COLLECTOR, filter: 'ip and not icmp', name: 'pkt-collector' });
-    await deliver(600);
-    await deliver(2852); // fragmented to the 1500-byte link: fragments are built at the start of their slot
+    await deliverWhole(lab, 600);
+    await deliverWhole(lab, 2852); // fragmented to the 1500-byte link: fragments are built at the start of their slot
     await dump.stop();
     const c = await lab.counters();
     const direct = (c['tx.direct'] ?? 0) - (before['tx.direct'] ?? 0);

@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { SocketError } from '../../control/errors.js';
 
 /** What the addon exports (see native/mirrorgate_native.cc for the C++ side). */
-interface NativeAddon {
+export interface NativeAddon {
   udpOpen(address: string, port: number, reusePort: boolean, rcvbufBytes: number): { fd: number; port: number; rcvbufBytes: number };
   rawOpen(family: 4 | 6, sndbufBytes: number): { fd: number; sndbufBytes: number };
   packetOpen(ifindex: number, sndbufBytes: number): { fd: number; sndbufBytes: number };
@@ -42,13 +42,18 @@ interface NativeAddon {
     dst4: Uint32Array | null, dst6: Uint8Array | null, dstPort: Uint16Array | null, waitWhenFull: boolean,
   ): number;
   wait(fd: number, timeoutMs: number): number;
-  waitEither(fdA: number, fdB: number, timeoutMs: number): number;
+  waitAny(fds: Int32Array, count: number, timeoutMs: number): number;
   waitAsync(fd: number, timeoutMs: number): Promise<number>;
   shutdown(fd: number): void;
   close(fd: number): void;
   errnoName(errno: number): string;
   lastErrno(): number;
   busyWaits(): number;
+  xdpAttach(ifindex: number, queues: number, mac: Uint8Array, dstAddr: number, port1: number, port2: number, maxFrame: number): { linkFd: number; mapFd: number };
+  xskOpen(ifindex: number, queue: number, mapFd: number, frames: number, frameSize: number): { fd: number; zeroCopy: boolean };
+  xskRecv(fd: number, arena: Uint8Array, slotSize: number, max: number, lengths: Uint32Array): number;
+  xskDrops(fd: number): number;
+  xskClose(fd: number): void;
 }
 
 /** Error thrown by the addon's open functions. */
@@ -108,7 +113,8 @@ export function loadError(): string | null {
   return addonError;
 }
 
-function native(): NativeAddon {
+/** The addon, for the other modules of src/io/native; throws MG_ERR_NATIVE when it is not built. */
+export function native(): NativeAddon {
   const a = load();
   if (a !== null) return a;
   throw new SocketError(
@@ -155,7 +161,7 @@ function hint(code: string, e: NativeErrnoError): string {
 }
 
 /** Converts an addon creation error to SocketError; argument TypeErrors pass through. */
-function socketError(err: unknown, code: string, what: string): unknown {
+export function socketError(err: unknown, code: string, what: string): unknown {
   if (!isErrnoError(err)) return err;
   return new SocketError(code, err.errnoName, `${what}: ${err.errnoName} — ${hint(code, err)}`);
 }
@@ -181,11 +187,11 @@ export function waitReadable(fd: number, timeoutMs: number): WaitResult {
 }
 
 /**
- * Blocks until either socket is readable: bit 1 for `a`, bit 2 for `b`; 0 on timeout, -1 when
- * either was closed. One worker serves its VXLAN and GENEVE sockets with it.
+ * Blocks until one of `fds[0..count)` (at most 8) is readable: bit i set for fds[i]; 0 on
+ * timeout, -1 when one was closed. A worker serves its VXLAN, GENEVE and XDP sockets with it.
  */
-export function waitEither(a: UdpReceiver, b: UdpReceiver, timeoutMs: number): number {
-  return native().waitEither(a.fd, b.fd, timeoutMs);
+export function waitAny(fds: Int32Array, count: number, timeoutMs: number): number {
+  return native().waitAny(fds, count, timeoutMs);
 }
 
 /**
