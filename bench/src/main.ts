@@ -36,6 +36,7 @@ const USAGE = `usage: npm run bench -- [options]   (as root)
   --soak-rate PPS         (default 85000)
   --no-profile            skip the V8 CPU profile of mirrorgate
   --profile-rate PPS      rate for the profile (default: mirrorgate's highest lossless rate, at least 85k)
+  --profile-system NAME   which mirrorgate system to profile (default mirrorgate)
   --pmacct-buffer BYTES   nfacctd plugin_buffer_size (default 65536; 0 = nfacctd's default)
   --napi-policy P         scheduling of the veth receive threads: other (default) | nice (-10) | fifo (chrt -f 50)
   --quiet-wait SECONDS    before each step, wait up to this long for other work on the machine to stop
@@ -60,6 +61,7 @@ const { values: opt } = parseArgs({
     'soak-rate': { type: 'string', default: '85000' },
     'no-profile': { type: 'boolean', default: false },
     'profile-rate': { type: 'string' },
+    'profile-system': { type: 'string', default: 'mirrorgate' },
     'pmacct-buffer': { type: 'string', default: '65536' },
     'quiet-wait': { type: 'string', default: '60' },
     'napi-policy': { type: 'string', default: 'other' },
@@ -102,6 +104,8 @@ const outDir = resolve(opt.out ?? join(ROOT, 'bench/results'));
 setPmacctBufferSize(Number(opt['pmacct-buffer']));
 const requested = (opt.systems ? opt.systems.split(',').map((s) => s.trim()) : ALL_SYSTEMS) as SystemName[];
 for (const s of requested) if (!(s in SYSTEMS)) throw new Error(`unknown system ${s}; expected some of ${ALL_SYSTEMS.join(', ')}`);
+const profileSystem = opt['profile-system'] as SystemName;
+if (!profileSystem.startsWith('mirrorgate') || !(profileSystem in SYSTEMS)) throw new Error(`--profile-system: expected a mirrorgate system, got ${profileSystem}`);
 if (!(payload >= MIN_PAYLOAD && payload <= 1450 && payload % 2 === 0)) throw new Error(`--payload: expected an even size ${MIN_PAYLOAD}..1450, got ${payload}`);
 if (!(stepSeconds > 0 && stepSeconds <= 60)) throw new Error(`--step-seconds: expected 0..60, got ${stepSeconds}`);
 if (!(soakSeconds >= 0 && soakSeconds <= 3600)) throw new Error(`--soak: expected at most 3600 s, got ${soakSeconds}`);
@@ -372,10 +376,10 @@ async function soak(): Promise<SoakResult> {
   };
 }
 
-async function profile(rate: number): Promise<NonNullable<Results['profile']>> {
+async function profile(system: SystemName, rate: number): Promise<NonNullable<Results['profile']>> {
   const dir = join(outDir, 'profile', new Date().toISOString().replace(/[:.]/g, '-'));
   mkdirSync(dir, { recursive: true });
-  log(`\n== profile: mirrorgate (workers: auto) at ${rate} pps, V8 CPU profiles in ${dir}`);
+  log(`\n== profile: ${system} at ${rate} pps, V8 CPU profiles in ${dir}`);
   let s: StepResult | null = null;
   let nodes: NodeCost[] = [];
   let rx = 0;
@@ -383,7 +387,7 @@ async function profile(rate: number): Promise<NonNullable<Results['profile']>> {
   const perfFile = join(dir, 'perf.data');
   const seconds = Math.max(stepSeconds, 5);
   try {
-    running = await startSystem('mirrorgate', { workDir, root: ROOT, lifetimeS, cpuProfDir: dir });
+    running = await startSystem(system, { workDir, root: ROOT, lifetimeS, cpuProfDir: dir });
     await step(running, 50_000, WARMUP_S, { record: false });
     const gwPid = running.pids()[0];
     const rxTids = napiThreads(IF.gwFromGen);
@@ -402,15 +406,15 @@ async function profile(rate: number): Promise<NonNullable<Results['profile']>> {
     nodes = s.gateway?.nodes ?? [];
     rx = (running.counters() ?? {}).rx_packets ?? 0;
   } catch (err) {
-    return { system: 'mirrorgate', rate, step: s, nodes, cpu: null, perf, error: (err as Error).message };
+    return { system, rate, step: s, nodes, cpu: null, perf, error: (err as Error).message };
   } finally {
     await running?.stop();
     running = null;
   }
   try {
-    return { system: 'mirrorgate', rate, step: s, nodes, cpu: summarizeProfiles(dir, rx), perf };
+    return { system, rate, step: s, nodes, cpu: summarizeProfiles(dir, rx), perf };
   } catch (err) {
-    return { system: 'mirrorgate', rate, step: s, nodes, cpu: null, perf, error: (err as Error).message };
+    return { system, rate, step: s, nodes, cpu: null, perf, error: (err as Error).message };
   }
 }
 
@@ -436,10 +440,10 @@ async function main(): Promise<void> {
 
   let prof: Results['profile'];
   if (doProfile && requested.some((n) => n.startsWith('mirrorgate'))) {
-    const mg = systems.find((s) => s.system === 'mirrorgate') ?? systems.find((s) => s.system === 'mirrorgate-w1');
+    const mg = systems.find((s) => s.system === profileSystem) ?? systems.find((s) => s.system === 'mirrorgate-w1');
     const best = mg?.steps.filter(lossless).reduce((a, s) => Math.max(a, s.targetPps), 0) ?? 0;
     const rate = opt['profile-rate'] ? parseRate(opt['profile-rate']) : Math.max(85_000, best);
-    prof = await profile(rate);
+    prof = await profile(profileSystem, rate);
   }
 
   const results: Results = {
