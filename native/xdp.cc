@@ -2,7 +2,8 @@
 //
 // A small XDP program (built here, instruction by instruction: no compiler, no libbpf) passes
 // every frame to the kernel except the ones the gateway would receive anyway: unfragmented
-// IPv4/UDP to our MAC, address and tunnel ports, short enough for one frame of the ring. It
+// IPv4/UDP with a valid header checksum to our MAC, address and tunnel ports, short enough for
+// one frame of the ring. It
 // handles multi-buffer frames (BPF_F_XDP_HAS_FRAGS, Linux 5.18), so jumbo-MTU links can run it. Those it
 // redirects to an AF_XDP socket per receive queue, through an XSKMAP keyed by queue index. A
 // queue without a socket, and every frame the program does not select (fragments, IPv6, jumbo
@@ -134,6 +135,22 @@ std::vector<bpf_insn> BuildProgram(int map_fd, const uint8_t mac[6], uint32_t ds
   p.LoadPacket(BPF_H, P::kVal, kEthLen + kIpLen + 2);
   p.Ins(BPF_JMP | BPF_JEQ | BPF_K, P::kVal, 0, 1, Le16(port1 >> 8, port1 & 0xff));  // skip the next test
   p.PassUnless(P::kVal, Le16(port2 >> 8, port2 & 0xff));
+  // The IPv4 header checksum, which the kernel would verify: a bad one is left to the kernel,
+  // which drops and counts it (InCsumErrors).
+  p.Ins(BPF_ALU64 | BPF_MOV | BPF_X, 3, P::kData, 0, 0);
+  p.Ins(BPF_ALU64 | BPF_ADD | BPF_K, 3, 0, 0, kEthLen);
+  p.Ins(BPF_ALU64 | BPF_MOV | BPF_K, 1, 0, 0, 0);
+  p.Ins(BPF_ALU64 | BPF_MOV | BPF_K, 2, 0, 0, 0);
+  p.Ins(BPF_ALU64 | BPF_MOV | BPF_K, 4, 0, 0, kIpLen);
+  p.Ins(BPF_ALU64 | BPF_MOV | BPF_K, 5, 0, 0, 0);
+  p.Ins(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_csum_diff);  // the 32-bit sum of the header
+  for (int fold = 0; fold < 2; fold++) {
+    p.Ins(BPF_ALU64 | BPF_MOV | BPF_X, 1, 0, 0, 0);
+    p.Ins(BPF_ALU64 | BPF_RSH | BPF_K, 1, 0, 0, 16);
+    p.Ins(BPF_ALU64 | BPF_AND | BPF_K, 0, 0, 0, 0xffff);
+    p.Ins(BPF_ALU64 | BPF_ADD | BPF_X, 0, 1, 0, 0);
+  }
+  p.PassUnless(0, 0xffff);
   // bpf_redirect_map(map, rx_queue_index, XDP_PASS): the flags' low bits are what a queue
   // without a socket returns, so its frames go on to the kernel.
   p.Ins(BPF_LDX | BPF_MEM | BPF_W, 2, P::kSavedCtx, 16, 0);

@@ -1,7 +1,7 @@
 /**
  * XDP ingress against the kernel: frames built by scapy cross a veth into a namespace whose end
- * runs mirrorgate's XDP program. What it selects (unfragmented IPv4/UDP to our MAC, address and
- * tunnel ports, short enough for a ring frame) must reach the AF_XDP socket, and every other
+ * runs mirrorgate's XDP program. What it selects (unfragmented IPv4/UDP with a valid header
+ * checksum to our MAC, address and tunnel ports, short enough for a ring frame) must reach the AF_XDP socket, and every other
  * frame must still reach the UDP socket by the kernel's path, or neither when the kernel would
  * drop it too. A full ring drops in the kernel, and every dropped frame is counted.
  * The receiving happens in xdp-agent.ts, run inside the namespace.
@@ -68,12 +68,13 @@ frames += [${udp('T:options', ', options=[IPOption_RR()]')}]
 frames += [${udp('T:jumbo' + "' + b'x' * 2000 + b'")}]
 frames += [Ether(dst='02:00:00:00:00:99')/IP(dst='${US}')/UDP(sport=40000, dport=4789)/Raw(b'T:othermac')]
 frames += [${udp('T:otherdst', '', 4789, ALSO_US)}]
+frames += [${udp('T:badsum', ', chksum=0x1234')}]
 sendp(frames, iface=IFACE)
 `;
     const got = run({ address: US, frames: 256, read: true, script });
     assert.deepEqual([count(got.xsk, 'T:vni'), count(got.xsk, 'T:geneve')], [5, 3], `selected: ${got.xsk}`);
     assert.deepEqual(got.xsk.filter((t) => t !== 'T:vni' && t !== 'T:geneve'), [], 'nothing else reached the XDP socket');
-    assert.deepEqual([...got.udp].sort(), ['T:frag', 'T:jumbo', 'T:options', 'T:otherdst'], 'the kernel path delivered the rest it accepts');
+    assert.deepEqual([...got.udp].sort(), ['T:frag', 'T:jumbo', 'T:options', 'T:otherdst'], 'the kernel path delivered the rest it accepts (not T:badsum, T:othermac)');
     assert.equal(got.drops, 0);
   });
 
