@@ -255,7 +255,8 @@ struct Xsk {
   }
 };
 
-// Sockets by fd: JS holds plain fds, as for the other sockets. The lock is taken once per batch.
+// Sockets by fd: JS holds plain fds, as for the other sockets. The lock is taken once per batch;
+// only the owning worker receives on or closes a socket.
 std::mutex g_xsks_lock;
 std::unordered_map<int, std::unique_ptr<Xsk>> g_xsks;
 
@@ -393,11 +394,18 @@ Napi::Value XskRecv(const Napi::CallbackInfo& info) {
 }
 
 // xskDrops(fd) -> packets the kernel dropped at this socket: rx ring full, or no free frame.
+// Called from the main thread while the owning worker may be closing the socket: the lock is
+// held across the read so the socket cannot go away under it.
 Napi::Value XskDrops(const Napi::CallbackInfo& info) {
-  Xsk* x = Find(info);
+  int fd = FdArg(info, 0);
   xdp_statistics s{};
-  socklen_t len = sizeof s;
-  if (getsockopt(x->fd, SOL_XDP, XDP_STATISTICS, &s, &len) < 0) ThrowErrno(info.Env(), "getsockopt(XDP_STATISTICS)", errno);
+  {
+    std::lock_guard<std::mutex> hold(g_xsks_lock);
+    auto it = g_xsks.find(fd);
+    if (it == g_xsks.end()) ThrowType(info.Env(), "fd " + std::to_string(fd) + " is not an open XDP socket");
+    socklen_t len = sizeof s;
+    if (getsockopt(fd, SOL_XDP, XDP_STATISTICS, &s, &len) < 0) ThrowErrno(info.Env(), "getsockopt(XDP_STATISTICS)", errno);
+  }
   return Napi::Number::New(info.Env(), double(s.rx_dropped + s.rx_ring_full));
 }
 
