@@ -80,8 +80,6 @@ class Program {
     Ins(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_PASS);
     Ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
   }
-  size_t Size() const { return code_.size(); }
-  const bpf_insn* Code() const { return code_.data(); }
   std::vector<bpf_insn>& Raw() { return code_; }
 
   static constexpr uint8_t kCtx = 1, kData = 2, kEnd = 3, kTmp = 4, kVal = 5, kSavedCtx = 6;

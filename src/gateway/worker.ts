@@ -62,10 +62,10 @@ function main(): void {
         throw new MirrorgateError((err as MirrorgateError).code, `${(err as Error).message} (listen.genevePort; set it to 0 to receive VXLAN only)`);
       }
     }
-    const xdp = setup.xdp;
-    for (const queue of xdp?.queues ?? []) {
-      const { frames, frameSize } = setup.config.listen.xdp!;
-      xsks.push(new XdpReceiver({ iface: xdp!.iface, queue, mapFd: xdp!.mapFd, frames, frameSize }));
+    if (setup.xdp && setup.config.listen.xdp) {
+      const { iface, mapFd, queues } = setup.xdp;
+      const { frames, frameSize } = setup.config.listen.xdp;
+      for (const queue of queues) xsks.push(new XdpReceiver({ iface, queue, mapFd, frames, frameSize }));
     }
     const socketFds = geneve ? [receiver.fd, geneve.fd] : [receiver.fd];
     post({
@@ -108,8 +108,7 @@ function main(): void {
     if (geneve) sources.push(datagrams(geneve, genevePort));
     for (const x of xsks) sources.push(frames(x));
     const fds = Int32Array.from([...socketFds, ...xsks.map((x) => x.fd)]);
-    const all = (1 << sources.length) - 1;
-    let ready = all;
+    let ready = (1 << sources.length) - 1;
 
     while (Atomics.load(control, ControlSlot.STOP) === 0) {
       const mailbox = Atomics.load(control, ControlSlot.MAILBOX);

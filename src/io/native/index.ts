@@ -134,8 +134,18 @@ function isErrnoError(err: unknown): err is NativeErrnoError {
   return err instanceof Error && typeof (err as Partial<NativeErrnoError>).errnoName === 'string';
 }
 
-/** One line saying what is missing, per errno, for the two kinds of socket. */
+/** What an XDP error means, per errno; other errnos show the addon's message. */
+const XDP_HINTS: Record<string, string> = {
+  EPERM: 'XDP ingress needs CAP_NET_ADMIN, CAP_BPF and CAP_NET_RAW (or root)',
+  EBUSY: 'another XDP program is attached to this interface (`ip link show` names it)',
+  EOPNOTSUPP: 'this interface or kernel cannot run XDP',
+  EAFNOSUPPORT: 'this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS)',
+};
+
+/** One line saying what is missing, per errno, for each kind of socket. */
 function hint(code: string, e: NativeErrnoError): string {
+  // The verifier's log (when it refused the program) follows the errno in the addon's message.
+  if (code === 'MG_ERR_XDP') return XDP_HINTS[e.errnoName] ?? e.message;
   switch (e.errnoName) {
     case 'EPERM':
     case 'EACCES':

@@ -46,20 +46,6 @@ export function readInterface(name: string): XdpInterface {
   return { name, ifindex, mac, queues: Math.max(queues, 1) };
 }
 
-function xdpError(err: unknown, what: string): unknown {
-  const e = socketError(err, 'MG_ERR_XDP', what);
-  if (!(e instanceof SocketError)) return e;
-  const hint: Record<string, string> = {
-    EPERM: 'XDP ingress needs CAP_NET_ADMIN, CAP_BPF and CAP_NET_RAW (or root)',
-    EBUSY: 'another XDP program is attached to this interface (`ip link show` names it)',
-    EOPNOTSUPP: 'this interface or kernel cannot run XDP',
-    EAFNOSUPPORT: 'this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS)',
-  };
-  // The verifier's log (when it refused the program) follows the errno in the addon's message.
-  const detail = hint[e.errno] ?? (err as Error).message;
-  return new SocketError('MG_ERR_XDP', e.errno, `${what}: ${e.errno} — ${detail}`);
-}
-
 export interface XdpProgramOptions {
   iface: XdpInterface;
   /** The listen address: '0.0.0.0' (or an IPv6 one) selects any destination address. */
@@ -89,7 +75,7 @@ export class XdpProgram {
       this.mapFd = r.mapFd;
       this.#linkFd = r.linkFd;
     } catch (err) {
-      throw xdpError(err, `XDP program on ${opts.iface.name}`);
+      throw socketError(err, 'MG_ERR_XDP', `XDP program on ${opts.iface.name}`);
     }
   }
 
@@ -132,7 +118,7 @@ export class XdpReceiver {
       this.fd = r.fd;
       this.zeroCopy = r.zeroCopy;
     } catch (err) {
-      throw xdpError(err, `XDP socket on ${opts.iface.name} queue ${opts.queue}`);
+      throw socketError(err, 'MG_ERR_XDP', `XDP socket on ${opts.iface.name} queue ${opts.queue}`);
     }
     this.queue = opts.queue;
   }
