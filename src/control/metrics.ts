@@ -32,7 +32,7 @@ export function createMetrics(gw: Gateway): client.Registry {
     } as never);
   };
   simple('mirrorgate_rx_packets_total', 'Mirrored packets received', 'rx_packets');
-  simple('mirrorgate_rx_bytes_total', 'Mirrored bytes received (tunnel payload)', 'rx_bytes');
+  simple('mirrorgate_rx_bytes_total', 'Mirrored bytes received: tunnel payload, without the outer Ethernet, IP and UDP headers', 'rx_bytes');
   simple('mirrorgate_rx_socket_drops_total', 'Mirrored packets the kernel dropped at the receive sockets (UDP buffer or XDP ring full), before any worker saw them', 'rx_socket_drops');
   simple('mirrorgate_forwarded_packets_total', 'Received packets forwarded to a backend', 'tx.forwarded');
   simple('mirrorgate_tx_packets_total', 'Packets transmitted, fragments and copies included', 'tx.packets');

@@ -122,8 +122,10 @@ export class Graph implements NodeRuntime {
 
   /**
    * Runs packets from..to-1 of `vec` (already begun) from node `entry` to the end of the graph.
+   * Their bytes count as received unless `countBytes` is false: then a node counts them where the
+   * part that counts begins (the tunnel payload, past headers a socket would have taken off).
    */
-  run(vec: PacketVector, entry: Node, from: number, to: number): void {
+  run(vec: PacketVector, entry: Node, from: number, to: number, countBytes = true): void {
     this.vec = vec;
     this.counters.beginBatch();
     const values = this.counters.values;
@@ -134,7 +136,7 @@ export class Graph implements NodeRuntime {
     const received = to - from;
     for (let k = 0, i = from; i < to; k++, i++) {
       frame[k] = i;
-      bytes += vec.end[i] - vec.start[i];
+      if (countBytes) bytes += vec.end[i] - vec.start[i];
       const id = this.nextId;
       this.nextId += this.idStep;
       vec.id[i] = id;
@@ -200,6 +202,10 @@ export class Graph implements NodeRuntime {
 
   count(node: Node, counter: number, n: number): void {
     this.counters.values[node.counterSlots[counter]] += n;
+  }
+
+  receivedBytes(bytes: number): void {
+    this.counters.values[this.slots.rxBytes] += bytes;
   }
 
   private traceStep(node: Node, i: number, verdict: string): void {

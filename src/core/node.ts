@@ -49,6 +49,8 @@ export interface NodeRuntime {
   drop(node: Node, i: number, reason: number): void;
   absorb(node: Node, i: number): void;
   count(node: Node, counter: number, n: number): void;
+  /** Adds to the received bytes, for a run whose entry did not count them (see Graph.run). */
+  receivedBytes(bytes: number): void;
   /** The packet left the graph (handed to egress); for traces. */
   sent(node: Node, i: number): void;
   /** Drops decided outside a batch (timers): `n` packets held earlier, for `reason`. */
@@ -102,6 +104,10 @@ export abstract class Node<S extends NodeSpec = NodeSpec> {
 
   protected count(counter: number, n = 1): void {
     this.rt.count(this, counter, n);
+  }
+
+  protected receivedBytes(bytes: number): void {
+    this.rt.receivedBytes(bytes);
   }
 
   protected sent(i: number): void {

@@ -147,14 +147,14 @@ export class Pipeline {
       // Copies, a template datagram ahead of each, and the extra fragments of each.
       const cost = 2 * copies - 1 + copies * Math.floor((vec.end[i] - vec.start[i] - 1) / fragmentData);
       if (need + cost > spare && i > from) {
-        this.graph.run(vec, this.entries[entry], from, i);
+        this.graph.run(vec, this.entries[entry], from, i, entry === 'tunnel');
         vec.releaseSpares(received);
         from = i;
         need = 0;
       }
       need += cost;
     }
-    this.graph.run(vec, this.entries[entry], from, received);
+    this.graph.run(vec, this.entries[entry], from, received, entry === 'tunnel');
     this.ctx.sink.flush();
   }
 

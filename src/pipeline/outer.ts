@@ -1,7 +1,8 @@
 /**
- * Outer headers of a mirrored packet as a capture holds them: Ethernet (optionally tagged), IPv4,
- * UDP. The live receiver skips these nodes: its socket has already stripped them and reports the
- * outer source itself.
+ * Outer headers of a mirrored packet as a capture or XDP ingress holds them: Ethernet (optionally
+ * tagged), IPv4, UDP. The receive sockets skip these nodes: they have already stripped them and
+ * report the outer source themselves. So that received bytes mean the same on every path, the
+ * tunnel payload is counted here, where the socket's count would begin.
  */
 import { defineNode, Node } from '../core/node.js';
 import type { PacketVector } from '../core/vector.js';
@@ -68,6 +69,7 @@ export class OuterIp4 extends Node<typeof ip4Spec> {
     const { n, e } = this.spec;
     const ip = this.ip;
     const uh = this.udp;
+    let payload = 0;
     for (let k = 0; k < count; k++) {
       const i = frame[k];
       const buf = vec.data[i];
@@ -97,8 +99,10 @@ export class OuterIp4 extends Node<typeof ip4Spec> {
       vec.outerDstPort[i] = uh.dstPort;
       vec.start[i] = u + udp.HEADER_LENGTH;
       vec.end[i] = Math.min(end, u + uh.length);
+      payload += vec.end[i] - vec.start[i];
       this.next(i, n['tunnel-input']);
     }
+    this.receivedBytes(payload);
   }
 
   override describe(vec: PacketVector, i: number): string {
