@@ -141,20 +141,22 @@ export class Pipeline {
     vec.begin(received);
     const spare = vec.capacity - vec.rxCapacity;
     const { copies, fragmentData } = this.spareCost();
+    // A socket's datagram is all tunnel payload; a whole frame's payload is counted by outer-ip4.
+    const countBytes = entry === 'tunnel';
     let from = 0;
     let need = 0;
     for (let i = 0; i < received; i++) {
       // Copies, a template datagram ahead of each, and the extra fragments of each.
       const cost = 2 * copies - 1 + copies * Math.floor((vec.end[i] - vec.start[i] - 1) / fragmentData);
       if (need + cost > spare && i > from) {
-        this.graph.run(vec, this.entries[entry], from, i, entry === 'tunnel');
+        this.graph.run(vec, this.entries[entry], from, i, countBytes);
         vec.releaseSpares(received);
         from = i;
         need = 0;
       }
       need += cost;
     }
-    this.graph.run(vec, this.entries[entry], from, received, entry === 'tunnel');
+    this.graph.run(vec, this.entries[entry], from, received, countBytes);
     this.ctx.sink.flush();
   }
 
