@@ -95,5 +95,7 @@ T* ArrayArg(const Napi::CallbackInfo& info, size_t i, const char* name, napi_typ
 
 // XDP ingress (xdp.cc): adds its functions to the exports.
 void InitXdp(Napi::Env env, Napi::Object exports);
+// The XDP fast path (fast_path.cc): its maps.
+void InitFastPath(Napi::Env env, Napi::Object exports);
 
 }  // namespace mg

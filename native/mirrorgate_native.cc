@@ -479,6 +479,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lastErrno", Napi::Function::New(env, LastErrno));
   exports.Set("busyWaits", Napi::Function::New(env, BusyWaits));
   InitXdp(env, exports);
+  InitFastPath(env, exports);
   return exports;
 }
 

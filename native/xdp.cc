@@ -19,13 +19,11 @@
 // The program stays attached while linkFd is open: closing it, or the process ending, detaches
 // it. Needs CAP_NET_ADMIN, CAP_BPF (or CAP_SYS_ADMIN) and CAP_NET_RAW.
 
-#include "common.h"
+#include "fast_path.h"
 
-#include <linux/bpf.h>
 #include <linux/if_xdp.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 
 #include <memory>
 #include <mutex>
@@ -43,129 +41,81 @@ namespace {
 
 using namespace mg;
 
-int Bpf(int cmd, bpf_attr* attr) {
-  return static_cast<int>(syscall(__NR_bpf, cmd, attr, sizeof *attr));
-}
-
 // ---- the program ---------------------------------------------------------------------
 
-// Emits eBPF instructions; jumps to the "pass" exit are patched once it is placed.
-class Program {
- public:
-  void Ins(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
-    bpf_insn i{};
-    i.code = code;
-    i.dst_reg = dst & 0xf;
-    i.src_reg = src & 0xf;
-    i.off = off;
-    i.imm = imm;
-    code_.push_back(i);
-  }
-  void LoadPacket(uint8_t size, uint8_t dst, int16_t off) { Ins(BPF_LDX | BPF_MEM | size, dst, kData, off, 0); }
-  // Jump to pass unless register `r` (compared as 64 or 32 bits) equals imm.
-  void PassUnless(uint8_t r, int32_t imm, bool wide = true) {
-    passes_.push_back(code_.size());
-    Ins((wide ? BPF_JMP : BPF_JMP32) | BPF_JNE | BPF_K, r, 0, 0, imm);
-  }
-  void PassIfAbove(uint8_t r, int32_t imm) {
-    passes_.push_back(code_.size());
-    Ins(BPF_JMP | BPF_JGT | BPF_K, r, 0, 0, imm);
-  }
-  void PassIfGreater(uint8_t a, uint8_t b) {
-    passes_.push_back(code_.size());
-    Ins(BPF_JMP | BPF_JGT | BPF_X, a, b, 0, 0);
-  }
-  void PlacePass() {
-    for (size_t at : passes_) code_[at].off = static_cast<int16_t>(code_.size() - at - 1);
-    Ins(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_PASS);
-    Ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
-  }
-  std::vector<bpf_insn>& Raw() { return code_; }
-
-  static constexpr uint8_t kCtx = 1, kData = 2, kEnd = 3, kTmp = 4, kVal = 5, kSavedCtx = 6;
-
- private:
-  std::vector<bpf_insn> code_;
-  std::vector<size_t> passes_;
-};
-
-// Little-endian loads see network-order fields byte-swapped; these build the constants to match.
-int32_t Le16(uint8_t a, uint8_t b) { return a | b << 8; }
-int32_t Le32(const uint8_t* p) { return static_cast<int32_t>(p[0] | p[1] << 8 | p[2] << 16 | uint32_t(p[3]) << 24); }
-
 constexpr int kEthLen = 14, kIpLen = 20, kUdpLen = 8;
+constexpr uint8_t kTmp = 4, kVal = 5, kSavedCtx = 6, kFrameLen = 9;
 
-// dstAddr 0 accepts any destination address; port2 may repeat port1.
+// dstAddr 0 accepts any destination address; port2 may repeat port1. With `fast`, the fast path
+// (fast_path.cc) looks at every selected frame first.
 std::vector<bpf_insn> BuildProgram(int map_fd, const uint8_t mac[6], uint32_t dst_addr, uint16_t port1, uint16_t port2,
-                                   uint32_t max_frame) {
+                                   uint32_t max_frame, const FastPathMaps* fast) {
   using P = Program;
   Program p;
+  P::Label pass = p.NewLabel();
   // The whole frame must fit one ring frame. Counting its fragments too (a multi-buffer frame on
   // a jumbo-MTU link), which the program may see since it declares BPF_F_XDP_HAS_FRAGS.
-  p.Ins(BPF_ALU64 | BPF_MOV | BPF_X, P::kSavedCtx, P::kCtx, 0, 0);
-  p.Ins(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_xdp_get_buff_len);
-  p.PassIfAbove(0, static_cast<int32_t>(max_frame));
-  p.Ins(BPF_LDX | BPF_MEM | BPF_W, P::kData, P::kSavedCtx, 0, 0);  // data
-  p.Ins(BPF_LDX | BPF_MEM | BPF_W, P::kEnd, P::kSavedCtx, 4, 0);   // data_end
+  p.MovReg(kSavedCtx, P::kCtx);
+  p.Call(BPF_FUNC_xdp_get_buff_len);
+  p.Jump(BPF_JGT, 0, static_cast<int32_t>(max_frame), pass);
+  p.MovReg(kFrameLen, 0);
+  p.LoadPointers(kSavedCtx);
   // Bounds before any read: every header we look at is in the first buffer.
-  p.Ins(BPF_ALU64 | BPF_MOV | BPF_X, P::kTmp, P::kData, 0, 0);
-  p.Ins(BPF_ALU64 | BPF_ADD | BPF_K, P::kTmp, 0, 0, kEthLen + kIpLen + kUdpLen);
-  p.PassIfGreater(P::kTmp, P::kEnd);
+  p.MovReg(kTmp, P::kData);
+  p.Alu(BPF_ADD, kTmp, kEthLen + kIpLen + kUdpLen);
+  p.JumpReg(BPF_JGT, kTmp, P::kEnd, pass);
   // Addressed to us: the kernel would not deliver another host's frame either.
-  p.LoadPacket(BPF_W, P::kVal, 0);
-  p.PassUnless(P::kVal, Le32(mac), false);
-  p.LoadPacket(BPF_H, P::kVal, 4);
-  p.PassUnless(P::kVal, Le16(mac[4], mac[5]));
-  p.LoadPacket(BPF_H, P::kVal, 12);
-  p.PassUnless(P::kVal, Le16(0x08, 0x00));  // IPv4, untagged
-  p.LoadPacket(BPF_B, P::kVal, kEthLen);
-  p.PassUnless(P::kVal, 0x45);  // version 4, no options
-  p.LoadPacket(BPF_B, P::kVal, kEthLen + 9);
-  p.PassUnless(P::kVal, 17);  // UDP
-  p.LoadPacket(BPF_H, P::kVal, kEthLen + 6);
-  p.Ins(BPF_ALU64 | BPF_AND | BPF_K, P::kVal, 0, 0, Le16(0x3f, 0xff));  // MF and fragment offset
-  p.PassUnless(P::kVal, 0);
+  p.LoadPacket(BPF_W, kVal, 0);
+  p.Jump(BPF_JNE, kVal, Le32(mac), pass, false);
+  p.LoadPacket(BPF_H, kVal, 4);
+  p.Jump(BPF_JNE, kVal, Le16(mac[4], mac[5]), pass);
+  p.LoadPacket(BPF_H, kVal, 12);
+  p.Jump(BPF_JNE, kVal, Le16(0x08, 0x00), pass);  // IPv4, untagged
+  p.LoadPacket(BPF_B, kVal, kEthLen);
+  p.Jump(BPF_JNE, kVal, 0x45, pass);  // version 4, no options
+  p.LoadPacket(BPF_B, kVal, kEthLen + 9);
+  p.Jump(BPF_JNE, kVal, 17, pass);  // UDP
+  p.LoadPacket(BPF_H, kVal, kEthLen + 6);
+  p.Alu(BPF_AND, kVal, Le16(0x3f, 0xff));  // MF and fragment offset
+  p.Jump(BPF_JNE, kVal, 0, pass);
   if (dst_addr != 0) {
     uint8_t a[4] = {uint8_t(dst_addr >> 24), uint8_t(dst_addr >> 16), uint8_t(dst_addr >> 8), uint8_t(dst_addr)};
-    p.LoadPacket(BPF_W, P::kVal, kEthLen + 16);
-    p.PassUnless(P::kVal, Le32(a), false);
+    p.LoadPacket(BPF_W, kVal, kEthLen + 16);
+    p.Jump(BPF_JNE, kVal, Le32(a), pass, false);
   }
-  p.LoadPacket(BPF_H, P::kVal, kEthLen + kIpLen + 2);
-  p.Ins(BPF_JMP | BPF_JEQ | BPF_K, P::kVal, 0, 1, Le16(port1 >> 8, port1 & 0xff));  // skip the next test
-  p.PassUnless(P::kVal, Le16(port2 >> 8, port2 & 0xff));
+  P::Label port_ok = p.NewLabel();
+  p.LoadPacket(BPF_H, kVal, kEthLen + kIpLen + 2);
+  p.Jump(BPF_JEQ, kVal, Le16(port1 >> 8, port1 & 0xff), port_ok);
+  p.Jump(BPF_JNE, kVal, Le16(port2 >> 8, port2 & 0xff), pass);
+  p.Place(port_ok);
   // The IPv4 header checksum, which the kernel would verify: a bad one is left to the kernel,
   // which drops and counts it (InCsumErrors).
-  p.Ins(BPF_ALU64 | BPF_MOV | BPF_X, 3, P::kData, 0, 0);
-  p.Ins(BPF_ALU64 | BPF_ADD | BPF_K, 3, 0, 0, kEthLen);
-  p.Ins(BPF_ALU64 | BPF_MOV | BPF_K, 1, 0, 0, 0);
-  p.Ins(BPF_ALU64 | BPF_MOV | BPF_K, 2, 0, 0, 0);
-  p.Ins(BPF_ALU64 | BPF_MOV | BPF_K, 4, 0, 0, kIpLen);
-  p.Ins(BPF_ALU64 | BPF_MOV | BPF_K, 5, 0, 0, 0);
-  p.Ins(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_csum_diff);  // the 32-bit sum of the header
-  for (int fold = 0; fold < 2; fold++) {
-    p.Ins(BPF_ALU64 | BPF_MOV | BPF_X, 1, 0, 0, 0);
-    p.Ins(BPF_ALU64 | BPF_RSH | BPF_K, 1, 0, 0, 16);
-    p.Ins(BPF_ALU64 | BPF_AND | BPF_K, 0, 0, 0, 0xffff);
-    p.Ins(BPF_ALU64 | BPF_ADD | BPF_X, 0, 1, 0, 0);
-  }
-  p.PassUnless(0, 0xffff);
+  p.MovReg(3, P::kData);
+  p.Alu(BPF_ADD, 3, kEthLen);
+  p.Mov(1, 0);
+  p.Mov(2, 0);
+  p.Mov(4, kIpLen);
+  p.Mov(5, 0);
+  p.Call(BPF_FUNC_csum_diff);  // the 32-bit sum of the header
+  p.Fold(0, 1);
+  p.Jump(BPF_JNE, 0, 0xffff, pass);
+  P::Label to_socket = p.NewLabel();
+  if (fast) EmitFastPath(p, *fast, to_socket);
+  p.Place(to_socket);
   // bpf_redirect_map(map, rx_queue_index, XDP_PASS): the flags' low bits are what a queue
   // without a socket returns, so its frames go on to the kernel.
-  p.Ins(BPF_LDX | BPF_MEM | BPF_W, 2, P::kSavedCtx, 16, 0);
-  p.Ins(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, map_fd);
-  p.Ins(0, 0, 0, 0, 0);
-  p.Ins(BPF_ALU64 | BPF_MOV | BPF_K, 3, 0, 0, XDP_PASS);
-  p.Ins(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_redirect_map);
+  p.Load(BPF_W, 2, kSavedCtx, 16);
+  p.LoadMap(1, map_fd);
+  p.Mov(3, XDP_PASS);
+  p.Call(BPF_FUNC_redirect_map);
   p.Ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
-  p.PlacePass();
-  return std::move(p.Raw());
+  p.Place(pass);
+  p.Return(XDP_PASS);
+  return p.Finish();
 }
 
-void CopyName(char* to, const char* name) {
-  strncpy(to, name, BPF_OBJ_NAME_LEN - 1);
-}
-
-// xdpAttach(ifindex, queues, mac: Uint8Array(6), dstAddr, port1, port2, maxFrame) -> {linkFd, mapFd}
+// xdpAttach(ifindex, queues, mac: Uint8Array(6), dstAddr, port1, port2, maxFrame, fast?) -> {linkFd, mapFd}
+// fast: {flowsFd, countersFd, controlFd} from fastPathMaps; its VXLAN port is port1.
 Napi::Value XdpAttach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t ifindex = U32Arg(info, 0, "ifindex", INT32_MAX);
@@ -176,17 +126,31 @@ Napi::Value XdpAttach(const Napi::CallbackInfo& info) {
   uint32_t port2 = U32Arg(info, 5, "port2", 65535);
   uint32_t max_frame = U32Arg(info, 6, "maxFrame", 65535);
   if (queues == 0) ThrowType(env, "queues must be > 0");
+  FastPathMaps fast;
+  bool with_fast = info.Length() > 7 && info[7].IsObject();
+  if (with_fast) {
+    Napi::Object f = info[7].As<Napi::Object>();
+    auto fd = [&](const char* name) {
+      Napi::Value v = f.Get(name);
+      if (!v.IsNumber() || v.As<Napi::Number>().Int32Value() < 0) ThrowType(env, std::string("fast.") + name + " must be an fd");
+      return v.As<Napi::Number>().Int32Value();
+    };
+    fast.flows = fd("flowsFd");
+    fast.counters = fd("countersFd");
+    fast.control = fd("controlFd");
+    fast.vxlan_port = static_cast<uint16_t>(port1);
+  }
 
   bpf_attr m{};
   m.map_type = BPF_MAP_TYPE_XSKMAP;
   m.key_size = 4;
   m.value_size = 4;
   m.max_entries = queues;
-  CopyName(m.map_name, "mirrorgate_xsk");
+  CopyBpfName(m.map_name, "mirrorgate_xsk");
   FdGuard map{Bpf(BPF_MAP_CREATE, &m)};
   if (map.fd < 0) ThrowErrno(env, "bpf(BPF_MAP_CREATE)", errno);
 
-  std::vector<bpf_insn> code = BuildProgram(map.fd, mac, dst, uint16_t(port1), uint16_t(port2), max_frame);
+  std::vector<bpf_insn> code = BuildProgram(map.fd, mac, dst, uint16_t(port1), uint16_t(port2), max_frame, with_fast ? &fast : nullptr);
   static const char kLicense[] = "Dual MIT/GPL";
   bpf_attr p{};
   p.prog_type = BPF_PROG_TYPE_XDP;
@@ -194,7 +158,7 @@ Napi::Value XdpAttach(const Napi::CallbackInfo& info) {
   p.insn_cnt = static_cast<uint32_t>(code.size());
   p.license = reinterpret_cast<uint64_t>(kLicense);
   p.prog_flags = BPF_F_XDP_HAS_FRAGS;
-  CopyName(p.prog_name, "mirrorgate");
+  CopyBpfName(p.prog_name, "mirrorgate");
   FdGuard prog{Bpf(BPF_PROG_LOAD, &p)};
   if (prog.fd < 0) {
     int err = errno;

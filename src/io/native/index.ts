@@ -49,7 +49,12 @@ export interface NativeAddon {
   errnoName(errno: number): string;
   lastErrno(): number;
   busyWaits(): number;
-  xdpAttach(ifindex: number, queues: number, mac: Uint8Array, dstAddr: number, port1: number, port2: number, maxFrame: number): { linkFd: number; mapFd: number };
+  xdpAttach(
+    ifindex: number, queues: number, mac: Uint8Array, dstAddr: number, port1: number, port2: number, maxFrame: number,
+    fast?: { flowsFd: number; countersFd: number; controlFd: number },
+  ): { linkFd: number; mapFd: number };
+  fastPathMaps(maxFlows: number, slots: number): { flowsFd: number; countersFd: number; controlFd: number; counters: ArrayBuffer; control: ArrayBuffer };
+  fastPathPut(flowsFd: number, key: Uint8Array, action: Uint8Array): void;
   xskOpen(ifindex: number, queue: number, mapFd: number, frames: number, frameSize: number): { fd: number; zeroCopy: boolean };
   xskRecv(fd: number, arena: Uint8Array, slotSize: number, max: number, lengths: Uint32Array): number;
   xskDrops(fd: number): number;

@@ -12,6 +12,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 import { SocketError } from '../../control/errors.js';
 import { ipv4ToNumber } from '../../core/prefix-set.js';
+import type { FastPathMaps } from './fast-path.js';
 import { native, socketError, type NativeAddon } from './index.js';
 
 /** Room the kernel keeps in front of each frame (XDP_PACKET_HEADROOM). */
@@ -54,6 +55,8 @@ export interface XdpProgramOptions {
   ports: number[];
   /** Bytes per ring frame (2048 or 4096): longer frames take the kernel path. */
   frameSize: number;
+  /** The fast path's maps: with them, frames of known flows are forwarded by the program itself. */
+  fast?: FastPathMaps;
 }
 
 /** The XDP program on one interface, attached until {@link close} (or the process ends). */
@@ -71,7 +74,7 @@ export class XdpProgram {
     if (ports.length === 0 || ports.length > 2) throw new TypeError(`one or two tunnel ports expected, got ${opts.ports.join(', ')}`);
     const dst = opts.address.includes(':') || opts.address === '0.0.0.0' ? 0 : ipv4ToNumber(opts.address);
     try {
-      const r = this.#native.xdpAttach(opts.iface.ifindex, opts.iface.queues, opts.iface.mac, dst, ports[0], ports[ports.length - 1], opts.frameSize - XDP_HEADROOM);
+      const r = this.#native.xdpAttach(opts.iface.ifindex, opts.iface.queues, opts.iface.mac, dst, ports[0], ports[ports.length - 1], opts.frameSize - XDP_HEADROOM, opts.fast?.fds);
       this.mapFd = r.mapFd;
       this.#linkFd = r.linkFd;
     } catch (err) {

@@ -1,0 +1,301 @@
+// The XDP fast path: mirror packets of flows the gateway has already decided are forwarded by
+// the XDP program itself, with no copy to user space and no send: decapsulated, DNATed and
+// redirected to the egress device with the next hop's Ethernet header.
+//
+// The gateway decides; the program only repeats a decision. A worker that forwards a packet
+// eligible for the fast path (unfragmented IPv4/UDP, one backend, nothing per-packet to do in
+// user space) proposes its flow; the main thread writes the action under the flow's key:
+//
+//   key (20 bytes)    outer source, VNI (3 bytes + 0), inner source, inner destination,
+//                     source port, destination port: all as on the wire. That is everything the
+//                     allowlist, sessions and first-match rules look at.
+//   action (40 bytes) generation u32, backend address (wire) u32, backend port (wire) u16,
+//                     IP checksum delta u16, UDP checksum delta u16, MTU u16, next hop's MAC [6],
+//                     our MAC [6], egress ifindex u32, counter slot u32, flags u8 (1: clear DF,
+//                     2: decrement TTL), 3 bytes of padding. Deltas are RFC 1624's ~m + m' over
+//                     the rewritten words, read little-endian as the program reads them.
+//   counters (24 bytes per slot) packets u64, IP bytes u64, DF cleared u64.
+//
+// An action holds only while its generation is the control map's: the main thread bumps it on
+// every change of what decided it (config, health, next hops) and while a trace runs, and the
+// flows learn again. Anything the program does not recognise takes the normal path: another
+// generation, no entry, a packet longer than the MTU (fragmentation), a bad inner header
+// checksum, a TTL about to expire, truncated or padded frames, IP options, VLAN tags.
+//
+//   fastPathMaps(maxFlows, slots) -> {flowsFd, countersFd, controlFd, counters, control}
+//   fastPathPut(flowsFd, key: Uint8Array(20), action: Uint8Array(40))
+//
+// counters and control are ArrayBuffers over the maps' memory, shared with the program.
+
+#include "fast_path.h"
+
+#include <sys/mman.h>
+
+namespace mg {
+
+namespace {
+
+constexpr int kKeySize = 20, kActionSize = 40, kCounterSize = 24;
+
+// Frame offsets: outer Ethernet, IPv4 (no options) and UDP, VXLAN, inner Ethernet, IPv4, UDP.
+constexpr int16_t kOuterSrc = 26, kOuterDport = 36, kVxlan = 42, kVni = 46, kInnerEth = 50, kInnerType = 62;
+constexpr int16_t kIp = 64, kIpLen = 66, kIpFrag = 70, kIpTtl = 72, kIpProto = 73, kIpSum = 74, kIpSrc = 76, kIpDst = 80;
+constexpr int16_t kUdp = 84, kUdpDport = 86, kUdpLen = 88, kUdpSum = 90, kHeadersEnd = 92;
+
+// Action fields.
+constexpr int16_t kGeneration = 0, kAddr = 4, kPort = 8, kIpDelta = 10, kUdpDelta = 12, kMtu = 14, kDstMac = 16,
+                  kSrcMac = 22, kIfindex = 28, kSlot = 32, kFlags = 36;
+constexpr int32_t kClearDf = 1, kDecrementTtl = 2;
+// Counter fields.
+constexpr int16_t kPackets = 0, kBytes = 8, kDfCleared = 16;
+
+// Registers kept across helper calls.
+constexpr uint8_t kCtx = 6, kAction = 7, kLen = 8, kCounters = 9;
+// Stack: the flow key, and a 4-byte array key after it.
+constexpr int16_t kKeyAt = -24, kIndexAt = -4;
+
+}  // namespace
+
+void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow) {
+  using P = Program;
+  // Switched on? r7 = the generation actions must carry.
+  p.Ins(BPF_ST | BPF_MEM | BPF_W, P::kFp, 0, kIndexAt, 0);
+  p.MovReg(2, P::kFp);
+  p.Alu(BPF_ADD, 2, kIndexAt);
+  p.LoadMap(1, m.control);
+  p.Call(BPF_FUNC_map_lookup_elem);
+  p.Jump(BPF_JEQ, 0, 0, slow);
+  p.Load(BPF_W, kAction, 0, 0);
+  p.Jump(BPF_JEQ, kAction, 0, slow);
+
+  // The whole frame is in the first buffer (r9: its length with fragments), and holds every header.
+  p.LoadPointers(kCtx);
+  p.MovReg(4, P::kData);
+  p.AluReg(BPF_ADD, 4, kCounters);
+  p.JumpReg(BPF_JGT, 4, P::kEnd, slow);
+  p.MovReg(4, P::kData);
+  p.Alu(BPF_ADD, 4, kHeadersEnd);
+  p.JumpReg(BPF_JGT, 4, P::kEnd, slow);
+  // VXLAN with the I flag, carrying untagged IPv4 without options, UDP, not a fragment.
+  p.LoadPacket(BPF_H, 5, kOuterDport);
+  p.Jump(BPF_JNE, 5, Le16(m.vxlan_port >> 8, m.vxlan_port & 0xff), slow);
+  p.LoadPacket(BPF_B, 5, kVxlan);
+  p.Alu(BPF_AND, 5, 0x08);
+  p.Jump(BPF_JEQ, 5, 0, slow);
+  p.LoadPacket(BPF_H, 5, kInnerType);
+  p.Jump(BPF_JNE, 5, Le16(0x08, 0x00), slow);
+  p.LoadPacket(BPF_B, 5, kIp);
+  p.Jump(BPF_JNE, 5, 0x45, slow);
+  p.LoadPacket(BPF_B, 5, kIpProto);
+  p.Jump(BPF_JNE, 5, 17, slow);
+  p.LoadPacket(BPF_H, 5, kIpFrag);
+  p.Alu(BPF_AND, 5, Le16(0x3f, 0xff));  // MF and fragment offset
+  p.Jump(BPF_JNE, 5, 0, slow);
+  // The IP packet fills the frame exactly (not truncated by the mirror, no Ethernet padding),
+  // and UDP's length agrees: r8 = its length.
+  p.LoadPacket(BPF_H, kLen, kIpLen);
+  p.Ntohs(kLen);
+  p.MovReg(4, P::kData);
+  p.Alu(BPF_ADD, 4, kIp);
+  p.AluReg(BPF_ADD, 4, kLen);
+  p.JumpReg(BPF_JGT, 4, P::kEnd, slow);
+  p.JumpReg(BPF_JLT, 4, P::kEnd, slow);
+  p.LoadPacket(BPF_H, 5, kUdpLen);
+  p.Ntohs(5);
+  p.Alu(BPF_ADD, 5, kUdp - kIp);
+  p.JumpReg(BPF_JNE, 5, kLen, slow);
+
+  // The flow key, as on the wire.
+  const int16_t fields[][2] = {{kOuterSrc, 0}, {kVni, 4}, {kIpSrc, 8}, {kIpDst, 12}, {kUdp, 16}};
+  for (auto [from, to] : fields) {
+    p.LoadPacket(BPF_W, 5, from);
+    if (from == kVni) p.Alu(BPF_AND, 5, 0x00ffffff);  // not the reserved byte after it
+    p.Store(BPF_W, P::kFp, static_cast<int16_t>(kKeyAt + to), 5);
+  }
+  // A bad inner header checksum is the normal path's to drop and count.
+  p.MovReg(3, P::kData);
+  p.Alu(BPF_ADD, 3, kIp);
+  p.Mov(1, 0);
+  p.Mov(2, 0);
+  p.Mov(4, 20);
+  p.Mov(5, 0);
+  p.Call(BPF_FUNC_csum_diff);
+  p.Fold(0, 1);
+  p.Jump(BPF_JNE, 0, 0xffff, slow);
+
+  // The action, if it is this generation's and the packet fits the MTU unfragmented.
+  p.LoadMap(1, m.flows);
+  p.MovReg(2, P::kFp);
+  p.Alu(BPF_ADD, 2, kKeyAt);
+  p.Call(BPF_FUNC_map_lookup_elem);
+  p.Jump(BPF_JEQ, 0, 0, slow);
+  p.Load(BPF_W, 5, 0, kGeneration);
+  p.JumpReg(BPF_JNE, 5, kAction, slow);
+  p.MovReg(kAction, 0);
+  p.Load(BPF_H, 5, kAction, kMtu);
+  p.JumpReg(BPF_JGT, kLen, 5, slow);
+  // Its counters (r9).
+  p.Load(BPF_W, 5, kAction, kSlot);
+  p.Store(BPF_W, P::kFp, kIndexAt, 5);
+  p.LoadMap(1, m.counters);
+  p.MovReg(2, P::kFp);
+  p.Alu(BPF_ADD, 2, kIndexAt);
+  p.Call(BPF_FUNC_map_lookup_elem);
+  p.Jump(BPF_JEQ, 0, 0, slow);
+  p.MovReg(kCounters, 0);
+
+  p.LoadPointers(kCtx);
+  p.MovReg(4, P::kData);
+  p.Alu(BPF_ADD, 4, kHeadersEnd);
+  p.JumpReg(BPF_JGT, 4, P::kEnd, slow);
+  // r1: the IP header checksum, updated as ~HC + Σ(~m + m') (RFC 1624 eqn. 3).
+  p.LoadPacket(BPF_H, 1, kIpSum);
+  p.Alu(BPF_XOR, 1, 0xffff);
+  p.Load(BPF_H, 5, kAction, kIpDelta);
+  p.AluReg(BPF_ADD, 1, 5);
+  p.Load(BPF_B, 5, kAction, kFlags);
+  Program::Label keep_ttl = p.NewLabel(), keep_df = p.NewLabel();
+  p.MovReg(4, 5);
+  p.Alu(BPF_AND, 4, kDecrementTtl);
+  p.Jump(BPF_JEQ, 4, 0, keep_ttl);
+  p.LoadPacket(BPF_H, 4, kIpTtl);  // TTL in the low byte, protocol in the high one
+  p.MovReg(0, 4);
+  p.Alu(BPF_AND, 0, 0xff);
+  p.Jump(BPF_JLE, 0, 1, slow);  // the normal path drops it as expired; nothing is written yet
+  p.MovReg(0, 4);
+  p.Alu(BPF_XOR, 0, 0xffff);
+  p.AluReg(BPF_ADD, 1, 0);
+  p.Alu(BPF_SUB, 4, 1);
+  p.AluReg(BPF_ADD, 1, 4);
+  p.StorePacket(BPF_H, kIpTtl, 4);
+  p.Place(keep_ttl);
+  p.Alu(BPF_AND, 5, kClearDf);
+  p.Jump(BPF_JEQ, 5, 0, keep_df);
+  p.LoadPacket(BPF_H, 4, kIpFrag);
+  p.MovReg(0, 4);
+  p.Alu(BPF_AND, 0, Le16(0x40, 0));
+  p.Jump(BPF_JEQ, 0, 0, keep_df);
+  p.MovReg(0, 4);
+  p.Alu(BPF_XOR, 0, 0xffff);
+  p.AluReg(BPF_ADD, 1, 0);
+  p.Alu(BPF_AND, 4, 0xffff & ~Le16(0x40, 0));
+  p.AluReg(BPF_ADD, 1, 4);
+  p.StorePacket(BPF_H, kIpFrag, 4);
+  p.Mov(0, 1);
+  p.AtomicAdd(kCounters, kDfCleared, 0);
+  p.Place(keep_df);
+  p.Fold(1, 0);
+  p.Alu(BPF_XOR, 1, 0xffff);
+  p.StorePacket(BPF_H, kIpSum, 1);
+
+  // DNAT: the backend's address and port; the UDP checksum follows, and "none" (0) stays none.
+  p.Load(BPF_W, 4, kAction, kAddr);
+  p.StorePacket(BPF_W, kIpDst, 4);
+  p.Load(BPF_H, 4, kAction, kPort);
+  p.StorePacket(BPF_H, kUdpDport, 4);
+  Program::Label udp_done = p.NewLabel(), udp_store = p.NewLabel();
+  p.LoadPacket(BPF_H, 1, kUdpSum);
+  p.Jump(BPF_JEQ, 1, 0, udp_done);
+  p.Alu(BPF_XOR, 1, 0xffff);
+  p.Load(BPF_H, 4, kAction, kUdpDelta);
+  p.AluReg(BPF_ADD, 1, 4);
+  p.Fold(1, 0);
+  p.Alu(BPF_XOR, 1, 0xffff);
+  p.Jump(BPF_JNE, 1, 0, udp_store);
+  p.Mov(1, 0xffff);  // a computed zero is sent as all ones (RFC 768)
+  p.Place(udp_store);
+  p.StorePacket(BPF_H, kUdpSum, 1);
+  p.Place(udp_done);
+
+  // The inner Ethernet header becomes the next hop's.
+  p.Load(BPF_W, 4, kAction, kDstMac);
+  p.StorePacket(BPF_W, kInnerEth, 4);
+  p.Load(BPF_H, 4, kAction, kDstMac + 4);
+  p.StorePacket(BPF_H, kInnerEth + 4, 4);
+  p.Load(BPF_H, 4, kAction, kSrcMac);
+  p.StorePacket(BPF_H, kInnerEth + 6, 4);
+  p.Load(BPF_W, 4, kAction, kSrcMac + 2);
+  p.StorePacket(BPF_W, kInnerEth + 8, 4);
+
+  // Off with the outer headers and VXLAN; then count and send.
+  Program::Label stripped = p.NewLabel();
+  p.MovReg(1, kCtx);
+  p.Mov(2, kInnerEth);
+  p.Call(BPF_FUNC_xdp_adjust_head);
+  p.Jump(BPF_JEQ, 0, 0, stripped);
+  p.Return(XDP_ABORTED);  // cannot happen: the frame is longer than what is taken off
+  p.Place(stripped);
+  p.Mov(0, 1);
+  p.AtomicAdd(kCounters, kPackets, 0);
+  p.AtomicAdd(kCounters, kBytes, kLen);
+  p.Load(BPF_W, 1, kAction, kIfindex);
+  p.Mov(2, 0);
+  p.Call(BPF_FUNC_redirect);
+  p.Ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+}
+
+namespace {
+
+FdGuard CreateMap(Napi::Env env, uint32_t type, uint32_t key, uint32_t value, uint32_t entries, uint32_t flags, const char* name) {
+  bpf_attr a{};
+  a.map_type = type;
+  a.key_size = key;
+  a.value_size = value;
+  a.max_entries = entries;
+  a.map_flags = flags;
+  CopyBpfName(a.map_name, name);
+  FdGuard fd{Bpf(BPF_MAP_CREATE, &a)};
+  if (fd.fd < 0) ThrowErrno(env, "bpf(BPF_MAP_CREATE)", errno);
+  return fd;
+}
+
+// An ArrayBuffer over an mmap-able array map's values; unmapped when the buffer is collected.
+Napi::ArrayBuffer MapMemory(Napi::Env env, int fd, size_t bytes) {
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  size_t len = (bytes + page - 1) / page * page;
+  void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) ThrowErrno(env, "mmap(BPF map)", errno);
+  return Napi::ArrayBuffer::New(env, m, bytes, [len](Napi::Env, void* data) { munmap(data, len); });
+}
+
+// fastPathMaps(maxFlows, slots) -> {flowsFd, countersFd, controlFd, counters, control}
+Napi::Value FastPathMapsNew(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t max_flows = U32Arg(info, 0, "maxFlows", 1 << 24);
+  uint32_t slots = U32Arg(info, 1, "slots", 1 << 24);
+  if (max_flows == 0 || slots == 0) ThrowType(env, "maxFlows and slots must be > 0");
+  FdGuard flows = CreateMap(env, BPF_MAP_TYPE_LRU_HASH, kKeySize, kActionSize, max_flows, 0, "mg_fast_flows");
+  FdGuard counters = CreateMap(env, BPF_MAP_TYPE_ARRAY, 4, kCounterSize, slots, BPF_F_MMAPABLE, "mg_fast_count");
+  FdGuard control = CreateMap(env, BPF_MAP_TYPE_ARRAY, 4, 4, 1, BPF_F_MMAPABLE, "mg_fast_ctl");
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("counters", MapMemory(env, counters.fd, size_t(slots) * kCounterSize));
+  r.Set("control", MapMemory(env, control.fd, 4));
+  r.Set("flowsFd", flows.release());
+  r.Set("countersFd", counters.release());
+  r.Set("controlFd", control.release());
+  return r;
+}
+
+// fastPathPut(flowsFd, key, action): adds or replaces the flow's action.
+Napi::Value FastPathPut(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0);
+  const uint8_t* key = ArrayArg<uint8_t>(info, 1, "key", napi_uint8_array, "Uint8Array", kKeySize);
+  const uint8_t* action = ArrayArg<uint8_t>(info, 2, "action", napi_uint8_array, "Uint8Array", kActionSize);
+  bpf_attr u{};
+  u.map_fd = static_cast<uint32_t>(fd);
+  u.key = reinterpret_cast<uint64_t>(key);
+  u.value = reinterpret_cast<uint64_t>(action);
+  u.flags = BPF_ANY;
+  if (Bpf(BPF_MAP_UPDATE_ELEM, &u) < 0) ThrowErrno(env, "bpf(BPF_MAP_UPDATE_ELEM)", errno);
+  return env.Undefined();
+}
+
+}  // namespace
+
+void InitFastPath(Napi::Env env, Napi::Object exports) {
+  exports.Set("fastPathMaps", Napi::Function::New(env, FastPathMapsNew));
+  exports.Set("fastPathPut", Napi::Function::New(env, FastPathPut));
+}
+
+}  // namespace mg

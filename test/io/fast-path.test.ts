@@ -1,0 +1,176 @@
+/**
+ * The XDP fast path against the kernel: VXLAN frames built by scapy cross a veth into the gateway
+ * namespace, whose XDP program forwards the flows it has actions for out of a second veth into a
+ * collector namespace, where tcpdump records them and tshark dissects and checks them. Every
+ * frame the fast path must not forward (no action, an old generation, too long for the MTU, a bad
+ * inner checksum, truncated, an expiring TTL, a VLAN tag) must reach the AF_XDP socket instead,
+ * for the normal path to handle, and the counters must count exactly what was forwarded.
+ * The gateway side runs in fast-path-agent.ts.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { ActionFlag } from '../../src/io/native/fast-path.js';
+import { loadError, nativeAvailable } from '../../src/io/native/index.js';
+import { isRoot } from './native/helpers.js';
+
+const skip = !nativeAvailable() ? `native addon not built: ${loadError()}` : !isRoot ? 'builds network namespaces: needs root' : false;
+const GW = `mgfg${process.pid}`;
+const TX = `mgft${process.pid}`;
+const SINK = `mgfs${process.pid}`;
+const EXPORTER = '198.18.20.5';
+const COLLECTOR = '198.18.10.2';
+const MIRROR_SRC = '198.18.9.1';
+const VNI = 123;
+
+function ip(ns: string, ...args: string[]): string {
+  return execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8' });
+}
+
+const macOf = (ns: string, dev: string) => (JSON.parse(ip(ns, '-json', 'link', 'show', dev)) as { address: string }[])[0].address;
+
+interface Seen {
+  tag: string;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  ttl: number;
+  df: boolean;
+  ipChecksumGood: boolean;
+  udpChecksum: string;
+  ethDst: string;
+  ethSrc: string;
+}
+
+/** What tshark makes of the capture, checksums verified. */
+function dissect(pcap: string): Seen[] {
+  const fields = ['ip.src', 'ip.dst', 'udp.srcport', 'udp.dstport', 'ip.ttl', 'ip.flags.df', 'ip.checksum.status', 'udp.checksum', 'udp.checksum.status', 'eth.dst', 'eth.src', 'data.data'];
+  const out = execFileSync('tshark', ['-r', pcap, '--disable-protocol', 'cflow', '-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', '-T', 'fields', ...fields.flatMap((f) => ['-e', f]), '-E', 'separator=|'], { encoding: 'utf8' });
+  return out.trim().split('\n').filter(Boolean).map((line) => {
+    const [src, dst, sport, dport, ttl, df, ipStatus, udpSum, udpStatus, ethDst, ethSrc, data] = line.split('|');
+    const tag = /T:[a-w0-9-]+/.exec(Buffer.from(data ?? '', 'hex').toString('latin1'))?.[0] ?? '?';
+    // Checksum status 1 is good, 0 bad, 3 not present (a UDP checksum of zero).
+    const udpChecksum = udpSum === '0x0000' ? 'none' : udpStatus === '1' ? 'good' : `status ${udpStatus}`;
+    return { tag, src, dst, sport: Number(sport), dport: Number(dport), ttl: Number(ttl), df: df === '1' || df === 'True', ipChecksumGood: ipStatus === '1', udpChecksum, ethDst, ethSrc };
+  });
+}
+
+describe('XDP fast path', { skip, timeout: 120_000 }, () => {
+  let gwMac = '';
+  let sinkMac = '';
+  let egressMac = '';
+  let dir = '';
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mg-fast-'));
+    for (const ns of [GW, TX, SINK]) execFileSync('ip', ['netns', 'add', ns]);
+    ip(TX, 'link', 'add', 'x0', 'type', 'veth', 'peer', 'name', 'x1', 'netns', GW);
+    ip(GW, 'link', 'add', 'e0', 'type', 'veth', 'peer', 'name', 'e1', 'netns', SINK);
+    ip(TX, 'addr', 'add', `${MIRROR_SRC}/24`, 'dev', 'x0');
+    ip(GW, 'addr', 'add', '198.18.9.2/24', 'dev', 'x1');
+    ip(GW, 'addr', 'add', '198.18.10.1/24', 'dev', 'e0');
+    ip(SINK, 'addr', 'add', `${COLLECTOR}/24`, 'dev', 'e1');
+    for (const [ns, dev] of [[TX, 'x0'], [GW, 'x1']]) ip(ns, 'link', 'set', dev, 'mtu', '9000'); // mirror frames carry 50 bytes more
+    for (const [ns, dev] of [[TX, 'x0'], [GW, 'x1'], [GW, 'e0'], [SINK, 'e1']]) {
+      ip(ns, 'link', 'set', dev, 'up');
+      ip(ns, 'link', 'set', 'lo', 'up');
+    }
+    // A veth takes redirected frames only when its peer runs NAPI, which GRO turns on.
+    execFileSync('ip', ['netns', 'exec', SINK, 'ethtool', '-K', 'e1', 'gro', 'on']);
+    gwMac = macOf(GW, 'x1');
+    sinkMac = macOf(SINK, 'e1');
+    egressMac = macOf(GW, 'e0');
+  });
+
+  after(() => {
+    for (const ns of [GW, TX, SINK]) {
+      try {
+        execFileSync('ip', ['netns', 'del', ns]);
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Runs the agent with `flows` and `generation` while tcpdump records the collector side. */
+  async function run(generation: number, flows: object[], script: string): Promise<{ xsk: string[]; counters: { packets: number; bytes: number; dfCleared: number }[]; seen: Seen[] }> {
+    const pcap = join(dir, `sink-${generation}-${Date.now()}.pcap`);
+    // Immediate mode: without it, frames wait in the capture ring for a block timeout and a quick stop loses them.
+    const dump = spawn('ip', ['netns', 'exec', SINK, 'tcpdump', '--immediate-mode', '-U', '-n', '-i', 'e1', '-w', pcap, 'udp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await new Promise<void>((resolve, reject) => {
+      dump.stderr.on('data', (d: Buffer) => d.toString().includes('listening on') && resolve());
+      dump.on('exit', (code) => reject(new Error(`tcpdump exited ${code}`)));
+    });
+    const agent = fileURLToPath(new URL('./fast-path-agent.js', import.meta.url));
+    let out: string;
+    try {
+      out = execFileSync('ip', ['netns', 'exec', GW, process.execPath, agent, 'x1', TX, 'x0', String(generation), JSON.stringify(flows), script], { encoding: 'utf8', timeout: 30_000 });
+    } finally {
+      const exited = new Promise((r) => dump.once('exit', r));
+      dump.kill('SIGINT');
+      await exited;
+    }
+    return { ...JSON.parse(out), seen: dissect(pcap) };
+  }
+
+  const key = { outerSrc: MIRROR_SRC, vni: VNI, src: EXPORTER, dst: '198.18.30.1', srcPort: 40000, dstPort: 2055 };
+  const action = (generation: number, slot: number, flags: number) => ({
+    addr: COLLECTOR, port: 9995, mtu: 1500, dstMac: sinkMac, egress: 'e0', slot, flags, generation,
+  });
+  /** A mirror frame as AWS sends it: outer IPv4/UDP 4789, VXLAN with the VNI, the original frame. */
+  const mirror = (inner: string, opts: { vni?: number; sport?: number } = {}) =>
+    `Ether(dst='${gwMac}')/IP(src='${MIRROR_SRC}', dst='198.18.9.2')/UDP(sport=${opts.sport ?? 50000}, dport=4789)/VXLAN(vni=${opts.vni ?? VNI}, flags=0x08)/Ether(src='02:00:00:00:00:01', dst='02:00:00:00:00:02')/${inner}`;
+  /** The exporter's datagram; the options replace the defaults (TTL 64, DF; port 2055). */
+  const flow = (tag: string, ipOpts = ", ttl=64, flags='DF'", udpOpts = ', dport=2055', extra = '') =>
+    `IP(src='${EXPORTER}', dst='198.18.30.1'${ipOpts})/UDP(sport=40000${udpOpts})/Raw(b'${tag}'${extra})`;
+  const DF = ", ttl=64, flags='DF'";
+
+  test('known flows are decapsulated, DNATed and sent on by the program; everything else takes the normal path', async () => {
+    const script = `
+frames = [${mirror(flow('T:fast'))}] * 5
+frames += [${mirror(flow('T:nosum', DF, ', dport=2055, chksum=0'))}] * 2
+frames += [${mirror(flow('T:nodf', ', ttl=64'))}]
+frames += [${mirror(flow('T:other', DF, ', dport=2056'))}]
+frames += [${mirror(flow('T:vni'), { vni: 124 })}]
+frames += [${mirror(flow('T:big', DF, ', dport=2055', " + b'z' * 1500"))}]
+frames += [${mirror(flow('T:badsum', `${DF}, chksum=0x1234`))}]
+frames += [${mirror(flow('T:trunc', `${DF}, len=400`))}]
+frames += [${mirror(flow('T:ttl', ", ttl=1, flags='DF'"))}]
+frames += [${mirror(`Dot1Q(vlan=7)/${flow('T:vlan')}`)}]
+sendp(frames, iface=IFACE)
+`;
+    const got = await run(7, [{ key, action: action(7, 3, ActionFlag.CLEAR_DF | ActionFlag.DECREMENT_TTL) }], script);
+
+    const fast = got.seen.filter((s) => s.tag === 'T:fast');
+    assert.equal(fast.length, 5, `forwarded: ${JSON.stringify(got.seen.map((s) => s.tag))}; normal path: ${got.xsk}; counted: ${JSON.stringify(got.counters[3])}`);
+    for (const s of fast) {
+      assert.deepEqual(
+        { src: s.src, sport: s.sport, dst: s.dst, dport: s.dport, ttl: s.ttl, df: s.df, ip: s.ipChecksumGood, udp: s.udpChecksum, ethDst: s.ethDst, ethSrc: s.ethSrc },
+        { src: EXPORTER, sport: 40000, dst: COLLECTOR, dport: 9995, ttl: 63, df: false, ip: true, udp: 'good', ethDst: sinkMac, ethSrc: egressMac },
+      );
+    }
+    const nosum = got.seen.filter((s) => s.tag === 'T:nosum');
+    assert.deepEqual(nosum.map((s) => [s.dst, s.dport, s.udpChecksum, s.ipChecksumGood]), [[COLLECTOR, 9995, 'none', true], [COLLECTOR, 9995, 'none', true]]);
+    assert.deepEqual(got.seen.filter((s) => s.tag === 'T:nodf').map((s) => [s.df, s.ipChecksumGood, s.udpChecksum]), [[false, true, 'good']]);
+    assert.equal(got.seen.length, 8, 'nothing else left by the fast path');
+
+    assert.deepEqual([...got.xsk].sort(), ['T:badsum', 'T:big', 'T:other', 'T:trunc', 'T:ttl', 'T:vlan', 'T:vni'], 'the rest reached the normal path');
+    // IP bytes: 20 + 8 + the tag; DF was set on all but T:nodf.
+    assert.deepEqual(got.counters[3], { packets: 8, bytes: 5 * 34 + 2 * 35 + 34, dfCleared: 7 });
+    assert.equal(got.counters.reduce((sum, c) => sum + c.packets, 0), 8, 'only the action\'s slot counted');
+  });
+
+  test('an action of another generation is not used, and generation 0 turns the fast path off', async () => {
+    const script = `sendp([${mirror(flow('T:gen'))}] * 3, iface=IFACE)`;
+    const stale = await run(8, [{ key, action: action(7, 1, 0) }], script);
+    assert.deepEqual([stale.xsk, stale.seen.length, stale.counters[1].packets], [['T:gen', 'T:gen', 'T:gen'], 0, 0]);
+    const off = await run(0, [{ key, action: action(0, 1, 0) }], script);
+    assert.deepEqual([off.xsk.length, off.seen.length, off.counters[1].packets], [3, 0, 0]);
+  });
+});
