@@ -8,9 +8,11 @@
 // redirects to an AF_XDP socket per receive queue, through an XSKMAP keyed by queue index. A
 // queue without a socket, and every frame the program does not select (fragments, IPv6, jumbo
 // frames, IP options), takes the kernel path to the UDP sockets, which stay bound: nothing is
-// lost when a worker is missing, and the kernel never answers port-unreachable.
+// lost when a worker is missing, and the kernel never answers port-unreachable. With the fast
+// path's maps (fast_path.cc), frames of flows it holds an action for are forwarded by the
+// program itself before any of this.
 //
-//   xdpAttach(ifindex, queues, mac, dstAddr, port1, port2, maxFrame) -> {linkFd, mapFd}
+//   xdpAttach(ifindex, queues, mac, dstAddr, port1, port2, maxFrame, fast?) -> {linkFd, mapFd}
 //   xskOpen(ifindex, queue, mapFd, frames, frameSize) -> {fd, zeroCopy}
 //   xskRecv(fd, arena, slotSize, max, lengths) -> count of whole Ethernet frames copied
 //   xskDrops(fd) -> packets the kernel dropped at this socket (ring full, no free frame)

@@ -164,6 +164,11 @@ export const ConfigSchema = z.strictObject({
           frames: z.number().int().refine((v) => v >= 64 && v <= 65536 && (v & (v - 1)) === 0, 'expected a power of two in 64..65536').default(4096),
           /** Bytes per frame: 2048 takes frames up to 1792 bytes, 4096 up to 3840; longer ones take the socket path. */
           frameSize: field((v) => (v === 2048 || v === 4096 ? v : { error: `expected 2048 or 4096, got ${show(v)}` })).default(2048),
+          /**
+           * Forward flows already decided inside the XDP program (src/gateway/fast-path.ts):
+           * needs egress.mode packet. Their datagrams skip the sequence and template tracking.
+           */
+          fastPath: z.boolean().default(false),
         })
         .optional(),
     })
@@ -295,6 +300,9 @@ function crossCheck(doc: unknown): string[] {
   });
 
   const egress = obj(c.egress).mode;
+  if (obj(obj(c.listen).xdp).fastPath === true && egress !== 'packet') {
+    problems.push(`listen.xdp.fastPath: needs egress.mode packet (the program writes each frame's next hop), got ${show(egress ?? 'raw')}`);
+  }
   const destFamily = new Map<string, 4 | 6 | 0>();
   for (const [name, raw] of Object.entries(obj(c.destinations))) {
     const d = obj(raw);

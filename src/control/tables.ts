@@ -52,6 +52,11 @@ export interface Destination {
   /** Keep 1 packet in `sample` (samplicator's 1-in-N); 1 keeps all. */
   sample: number;
   sampleCounter: number;
+  /**
+   * Every packet to it gets the same treatment, which the XDP fast path can repeat: IPv4, one
+   * backend, no sampling or DSCP, TTL kept or decremented.
+   */
+  fastEligible: boolean;
 }
 
 export interface Rule {
@@ -84,6 +89,8 @@ export interface Tables {
   destinations: Destination[];
   egressMode: 'raw' | 'packet' | 'udp';
   reassembly: { maxDatagrams: number; timeoutMs: number };
+  /** listen.xdp.fastPath: workers propose the flows they forward to eligible destinations. */
+  fastPath: boolean;
 }
 
 /** A rule whose port list spans more than this many ports is tried for every port. */
@@ -166,6 +173,7 @@ export function compileTables(config: Config, generation = 1, slots: BackendSlot
       rr: 0,
       sample: d.sample,
       sampleCounter: 0,
+      fastEligible: backends.length === 1 && backends[0].family === 4 && d.sample === 1 && d.dscp === 'keep' && (d.ttl === 'keep' || d.ttl === 'decrement'),
     };
     applyHealth(dest);
     return dest;
@@ -224,6 +232,7 @@ export function compileTables(config: Config, generation = 1, slots: BackendSlot
     destinations,
     egressMode: config.egress.mode,
     reassembly: config.reassembly,
+    fastPath: config.listen.xdp?.fastPath === true && config.egress.mode === 'packet',
   };
 }
 

@@ -24,6 +24,7 @@ import { readSocketDrops, socketInode } from '../io/socket-drops.js';
 import { NextHopWatcher } from './next-hop-watch.js';
 import type { HopResolution } from '../io/next-hop.js';
 import { HealthMonitor } from '../health/monitor.js';
+import { FastPath, type FastPathView } from './fast-path.js';
 import { ControlSlot, type FromWorker, type ToWorker, type WorkerSetup } from './messages.js';
 
 /**
@@ -85,6 +86,8 @@ export class Gateway {
   private xdp: { iface: XdpInterface; program: XdpProgram } | null = null;
   /** Kernel drops at XDP sockets the workers have closed. */
   private closedXdpDrops = 0;
+  /** listen.xdp.fastPath: flows the XDP program forwards itself. */
+  private fast: FastPath | null = null;
 
   private constructor(
     private readonly options: GatewayOptions,
@@ -98,6 +101,7 @@ export class Gateway {
         this.log.error({ destination: c.destination }, `every backend of destination ${c.destination} is down; ${policy}`);
       }
       for (const w of this.workers) if (!w.stopped) this.post(w, { type: 'health', destination: c.destination, backend: c.backend, up: c.to === 'up' });
+      this.fast?.invalidate();
     });
   }
 
@@ -157,13 +161,15 @@ export class Gateway {
       if (x) {
         const iface = readInterface(x.interface);
         const ports = [config.listen.port, config.listen.genevePort];
-        gw.xdp = { iface, program: new XdpProgram({ iface, address: config.listen.address, ports, frameSize: x.frameSize }) };
+        if (x.fastPath) gw.fast = new FastPath(gw.log);
+        gw.xdp = { iface, program: new XdpProgram({ iface, address: config.listen.address, ports, frameSize: x.frameSize, fast: gw.fast?.maps }) };
       }
       await gw.spawnWorkers();
       gw.syncHealth(config);
       if (config.egress.mode === 'packet') {
         gw.nextHops = new NextHopWatcher(gw.log, (hops) => {
           for (const w of gw.workers) if (!w.stopped) gw.post(w, { type: 'nexthops', hops });
+          gw.fast?.invalidate();
         });
         await gw.nextHops.start(backendAddresses(config));
       }
@@ -172,7 +178,7 @@ export class Gateway {
       throw err;
     }
     gw.log.info(
-      { listen: `${config.listen.address}:${config.listen.port}`, ingress: gw.xdp ? `xdp on ${gw.xdp.iface.name}` : 'sockets', workers: gw.workers.length, egress: config.egress.mode, config: gw.configPath },
+      { listen: `${config.listen.address}:${config.listen.port}`, ingress: gw.xdp ? `xdp on ${gw.xdp.iface.name}${gw.fast ? ' with fast path' : ''}` : 'sockets', workers: gw.workers.length, egress: config.egress.mode, config: gw.configPath },
       'gateway running',
     );
     return gw;
@@ -251,6 +257,7 @@ export class Gateway {
       const advice = m.index === 0 ? rcvbufAdvice(m.rcvbufBytes) : null; // every worker's socket gets the same
       if (advice) this.log.warn({ rcvbufBytes: m.rcvbufBytes }, advice);
     } else if (m.type === 'applied') handle.generation = m.generation;
+    else if (m.type === 'fast-flows') this.fast?.propose(m.rows, m.generation, this.generation, this.config, this.nextHops?.current ?? [], this.slots);
     else if (m.type === 'error') this.log.error({ worker: m.index, code: m.code }, m.message);
     else if (m.type === 'stopped') {
       handle.stopped = true;
@@ -310,6 +317,7 @@ export class Gateway {
     this.syncHealth(next);
     await this.nextHops?.refresh(backendAddresses(next));
     this.generation = generation;
+    this.fast?.invalidate();
     this.reloads.success++;
     this.lastReloadProblems = [];
     this.log.info({ generation, rules: next.rules.length, destinations: Object.keys(next.destinations).length }, 'configuration reloaded');
@@ -321,7 +329,7 @@ export class Gateway {
    * the workers' receive sockets (UDP buffer or XDP ring full) before any worker saw them.
    */
   counters(): Record<string, number> {
-    const sum = sumSnapshots(this.workers.flatMap((w) => (w.counters ? [w.counters.snapshot()] : [])));
+    const sum = sumSnapshots([...this.workers.flatMap((w) => (w.counters ? [w.counters.snapshot()] : [])), ...(this.fast ? [this.fast.snapshot()] : [])]);
     sum.rx_socket_drops = readSocketDrops(this.socketInodes) + readXdpDrops(this.workers.flatMap((w) => w.xdpFds)) + this.closedXdpDrops;
     return sum;
   }
@@ -330,8 +338,19 @@ export class Gateway {
     return accountingFrom(this.counters());
   }
 
+  /** Every worker's shared counters, and the fast path's. */
   private shared(): SharedState[] {
-    return this.workers.flatMap((w) => (w.shared ? [w.shared] : []));
+    const all = this.workers.flatMap((w) => (w.shared ? [w.shared] : []));
+    if (this.fast) {
+      this.fast.snapshot(); // folds its latest counts in
+      all.push(this.fast.shared);
+    }
+    return all;
+  }
+
+  /** The XDP fast path's state; null when it is off. */
+  fastPath(): FastPathView | null {
+    return this.fast?.view ?? null;
   }
 
   /** The top `n` exporters by packets over all workers, the rest folded into "other". */
@@ -379,6 +398,16 @@ export class Gateway {
   private traceId = 0;
 
   private async traceOnce(count: number, waitMs: number, filter: TraceFilter, filtering: boolean): Promise<PacketTrace[]> {
+    // The fast path's packets never reach a worker: it is off while the trace runs.
+    this.fast?.pause();
+    try {
+      return await this.traceWorkers(count, waitMs, filter, filtering);
+    } finally {
+      this.fast?.resume();
+    }
+  }
+
+  private async traceWorkers(count: number, waitMs: number, filter: TraceFilter, filtering: boolean): Promise<PacketTrace[]> {
     const id = ++this.traceId;
     const live = this.workers.filter((w) => !w.stopped);
     for (const w of live) this.post(w, { type: 'trace', id, count: filtering ? TRACE_LIMIT : count });
@@ -394,6 +423,7 @@ export class Gateway {
     this.stopping ??= (async () => {
       // Without the program, frames arrive at the sockets the workers drain before they stop.
       this.xdp?.program.close();
+      this.fast?.close();
       const live = this.workers.filter((w) => !w.stopped);
       const exits = live.map((w) => new Promise<void>((r) => (w.stopped ? r() : w.worker.once('exit', () => r()))));
       for (const w of live) Atomics.store(w.control, ControlSlot.STOP, 1);

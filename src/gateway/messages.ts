@@ -25,6 +25,8 @@ export type FromWorker =
   | { type: 'applied'; index: number; generation: number }
   | { type: 'traces'; index: number; id: number; traces: PacketTrace[] }
   | { type: 'error'; index: number; code: string; message: string }
+  /** Flows proposed to the XDP fast path under tables `generation`: rows of PROPOSAL_FIELDS (fast-learn.ts). */
+  | { type: 'fast-flows'; index: number; generation: number; rows: Int32Array }
   /** `xdpDrops`: what the kernel dropped at the worker's XDP sockets, read just before closing them. */
   | { type: 'stopped'; index: number; xdpDrops: number };
 

@@ -18,6 +18,7 @@ export function statusOf(gw: Gateway) {
     ready: gw.ready,
     listen: `${gw.config.listen.address}:${gw.config.listen.port}`,
     egress: gw.config.egress.mode,
+    ...(gw.fastPath() ? { fastPath: gw.fastPath() } : {}),
     destinations: Object.entries(gw.config.destinations).map(([name, d]) => ({
       name,
       balance: d.balance,

@@ -85,6 +85,10 @@ function main(): void {
       }
       return now;
     };
+    const proposeFlows = () => {
+      const rows = pipeline.ctx.fastProposals?.take();
+      if (rows) post({ type: 'fast-flows', index: setup.index, generation: tables.generation, rows });
+    };
     // Each source reads one batch and runs it; it returns how many packets it read.
     const datagrams = (socket: UdpReceiver, dstPort: number) => (): number => {
       const n = socket.recv(batch);
@@ -96,12 +100,16 @@ function main(): void {
         vec.outerDstPort[i] = dstPort;
       }
       pipeline.run(n, 'tunnel', now);
+      proposeFlows();
       return n;
     };
     // XDP hands over whole frames: the outer nodes check and strip the headers a socket would have.
     const frames = (x: XdpReceiver) => (): number => {
       const n = x.recv(rx.arena, rx.slotSize, batch, rx.lengths);
-      if (n !== 0) pipeline.run(n, 'ethernet', stamp(n));
+      if (n !== 0) {
+        pipeline.run(n, 'ethernet', stamp(n));
+        proposeFlows();
+      }
       return n;
     };
     const sources = [datagrams(receiver, listenPort)];

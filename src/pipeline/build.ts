@@ -20,6 +20,7 @@ import { Allowlist } from './allowlist.js';
 import { Classify } from './classify.js';
 import type { PipelineContext } from './context.js';
 import { Dnat } from './dnat.js';
+import { FastLearn, FastProposals } from './fast-learn.js';
 import { FlowMonitor } from './flow-monitor.js';
 import { FlowState } from '../flow/state.js';
 import { Mtu } from './mtu.js';
@@ -82,6 +83,7 @@ export class Pipeline {
       sink: options.sink,
       backendPackets: new Float64Array(new SharedArrayBuffer(BACKEND_SLOTS * 8)),
       sessions: new KeyedCounters(this.sessionBuffers),
+      fastProposals: options.tables.fastPath ? new FastProposals(this.vec.capacity) : null,
     };
     this.flows = new FlowState();
     const ctx = this.ctx;
@@ -99,6 +101,7 @@ export class Pipeline {
       new Classify(ctx),
       new FlowMonitor(ctx, this.flows),
       new Select(ctx, this.flows),
+      new FastLearn(ctx),
       new Dnat(ctx),
       new Mtu(ctx),
       new Tx(ctx),

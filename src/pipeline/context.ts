@@ -6,6 +6,7 @@ import type { Tables } from '../control/tables.js';
 import { Node, type NodeSpec } from '../core/node.js';
 import type { KeyedCounters } from '../core/keyed-counters.js';
 import type { Sink } from '../io/sink.js';
+import type { FastProposals } from './fast-learn.js';
 
 export interface PipelineContext {
   tables: Tables;
@@ -16,6 +17,8 @@ export interface PipelineContext {
   backendPackets: Float64Array;
   /** Packets and bytes per mirror session (VNI). */
   sessions: KeyedCounters;
+  /** Flows proposed to the XDP fast path during the batch; null when it is off. */
+  fastProposals: FastProposals | null;
 }
 
 /** Fields of a session row in `sessions`. */

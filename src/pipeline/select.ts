@@ -23,7 +23,7 @@ import { type PipelineContext, PipelineNode } from './context.js';
 
 const spec = defineNode({
   name: 'select',
-  next: ['dnat'],
+  next: ['dnat', 'fast-learn'],
   errors: {
     family_mismatch: 'packet and destination backends are of different IP versions',
     no_buffer: 'no spare buffer left in the batch for a copy or fragment',
@@ -140,7 +140,12 @@ export class Select extends PipelineNode<typeof spec> {
         }
       }
     }
-    this.next(i, this.spec.n.dnat);
+    this.next(i, this.onward());
+  }
+
+  /** DNAT, by way of learning for the XDP fast path when it is on. */
+  private onward(): number {
+    return this.ctx.tables.fastPath ? this.spec.n['fast-learn'] : this.spec.n.dnat;
   }
 
   private carriesTemplates(vec: PacketVector, i: number, protocol: number): boolean {
@@ -162,7 +167,7 @@ export class Select extends PipelineNode<typeof spec> {
    * and export header (same exporter, ports, domain, time) and sends it ahead of `i`.
    */
   private sendTemplates(vec: PacketVector, i: number, s: number, protocol: number): boolean {
-    const { n, c } = this.spec;
+    const { c } = this.spec;
     const templates = this.flows.templates.list(s);
     const src = vec.data[i];
     const l3 = vec.l3[i];
@@ -228,7 +233,7 @@ export class Select extends PipelineNode<typeof spec> {
     vec.l4[j] = udpOff;
     vec.end[j] = q;
     this.count(c.templates_sent);
-    this.next(j, n.dnat);
+    this.next(j, this.onward());
     return true;
   }
 

@@ -238,13 +238,17 @@ describe('validateConfig: one line per problem, naming the field', () => {
       [(c) => (c.listen = { xdp: { interface: 'eth0', frames: 1000 } }), 'listen.xdp.frames: expected a power of two in 64..65536'],
       [(c) => (c.listen = { xdp: { interface: 'eth0', frameSize: 3000 } }), 'listen.xdp.frameSize: expected 2048 or 4096, got 3000'],
       [(c) => (c.listen = { xdp: {} }), 'listen.xdp.interface: required (expected string)'],
+      [(c) => (c.listen = { xdp: { interface: 'eth0', fastPath: true } }), 'listen.xdp.fastPath: needs egress.mode packet (the program writes each frame\'s next hop), got "raw"'],
+      [(c) => (c.listen = { xdp: { interface: 'eth0', fastPath: 'yes' } }), 'listen.xdp.fastPath: expected boolean, got "yes"'],
     ];
     for (const [mutate, line] of cases) assert.deepEqual(problems(mutate), [line]);
   });
 
   test('listen.xdp is off unless asked for; its ring takes defaults', () => {
     assert.equal(config().listen.xdp, undefined);
-    assert.deepEqual(config((c) => (c.listen = { xdp: { interface: 'eth0' } })).listen.xdp, { interface: 'eth0', frames: 4096, frameSize: 2048 });
+    assert.deepEqual(config((c) => (c.listen = { xdp: { interface: 'eth0' } })).listen.xdp, { interface: 'eth0', frames: 4096, frameSize: 2048, fastPath: false });
+    const fast = config((c) => ((c.listen = { xdp: { interface: 'eth0', fastPath: true } }), (c.egress = { mode: 'packet' })));
+    assert.equal(fast.listen.xdp?.fastPath, true);
   });
 
   test('a document that is not a mapping', () => {

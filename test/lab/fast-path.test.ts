@@ -1,0 +1,113 @@
+/**
+ * listen.xdp.fastPath through the whole lab: an exporter's datagrams, mirrored by the kernel's
+ * vxlan device, learn their flow on the normal path and are then forwarded by the XDP program
+ * itself, out of the collector link, still from the exporter's address and port. The counters
+ * include them (received = forwarded, per exporter, per backend), a reload starts a new
+ * generation, and a collector link that cannot take redirected frames (a veth whose peer has GRO
+ * off) is found out, counted and left to the normal path, which then delivers everything.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Iface, TelemetryPort } from '../../src/lab/plan.js';
+import { Tcpdump } from '../../src/lab/peers.js';
+import { deliverWhole, reapStaleTestLabs, requireTools, skipLab, sleep, testLab } from './helpers.js';
+
+const EXPORTER_PORT = 41000;
+
+describe('lab: XDP fast path', { skip: skipLab, timeout: 120_000 }, () => {
+  const lab = testLab('fast', { mtu: 1500 });
+
+  before(async () => {
+    requireTools('ip', 'tc', 'ss', 'ethtool', 'tcpdump', 'tshark', '/usr/bin/python3');
+    await reapStaleTestLabs();
+    await lab.up();
+    const config = lab.gatewayConfig();
+    await lab.startGateway({
+      config: { ...config, listen: { ...config.listen, xdp: { interface: Iface.GATEWAY_UPLINK, fastPath: true } }, egress: { mode: 'packet' } },
+    });
+    // Packet egress (and so the fast path) needs the collector's next hop, which the kernel
+    // resolves when the first datagram takes the raw path.
+    await deliverWhole(lab, 600);
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const hop = (await lab.status()).destinations[0].backends[0].nextHop;
+      if (hop && 'dev' in hop) break;
+      assert.ok(Date.now() < deadline, `the next hop was read within 5 s: ${JSON.stringify(hop)}`);
+      await sleep(200);
+    }
+  });
+
+  after(async () => {
+    await lab.down();
+  });
+
+  /** Sends `count` datagrams of one flow (a fixed source port), paced, and returns what the collector link carried of it. */
+  async function stream(count: number): Promise<{ src: string; srcPort: number; dst: string; checksum: string }[]> {
+    const dump = await Tcpdump.start(lab, 'collector0', { iface: Iface.COLLECTOR, filter: `udp and src port ${EXPORTER_PORT}`, name: `fast-${Date.now()}`, snaplen: 256, bufferKiB: 8192 });
+    const script = [
+      'import socket, sys, time',
+      's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+      `s.bind((sys.argv[1], ${EXPORTER_PORT}))`,
+      'p = bytes(200)',
+      'for i in range(int(sys.argv[3])):',
+      '    s.sendto(p, (sys.argv[2], ' + TelemetryPort.NETFLOW + '))',
+      '    if i % 20 == 19: time.sleep(0.002)',
+    ].join('\n');
+    await lab.exec('exporter', '/usr/bin/python3', ['-c', script, lab.exporter, lab.monitored, String(count)]);
+    await sleep(500);
+    await dump.stop();
+    return (await dump.packets()).map((p) => ({ src: p.src, srcPort: p.srcPort, dst: p.dst, checksum: p.checksum }));
+  }
+
+  const delta = (a: Record<string, number>, b: Record<string, number>, name: string) => (b[name] ?? 0) - (a[name] ?? 0);
+
+  test('after its first packets, a flow is forwarded by the XDP program, source kept and counted', async () => {
+    await lab.exec('collector0', 'ethtool', ['-K', Iface.COLLECTOR, 'gro', 'on']); // a veth takes redirected frames only with NAPI
+    const c0 = await lab.counters();
+    const seen = await stream(2000);
+    const c1 = await lab.counters();
+
+    assert.equal(seen.length, 2000, 'every datagram reached the collector link');
+    for (const p of seen) assert.deepEqual(p, { src: lab.exporter, srcPort: EXPORTER_PORT, dst: lab.collector(0), checksum: 'good' });
+    const fast = delta(c0, c1, 'node.xdp-fast-path.packets');
+    assert.ok(fast >= 1900, `the XDP program forwarded most of them: ${fast} of 2000`);
+    assert.ok(delta(c0, c1, 'fast-path.flows_installed') >= 1);
+    assert.equal(delta(c0, c1, 'rx_packets'), delta(c0, c1, 'tx.forwarded') + delta(c0, c1, 'drop.unmatched'), 'received = forwarded (+ mirrored non-telemetry)');
+    assert.ok(delta(c0, c1, 'tx.forwarded') >= 2000);
+    assert.equal(delta(c0, c1, 'tx.errors'), 0);
+
+    const s = await lab.status();
+    assert.equal(s.accounting.balanced, true);
+    assert.ok(s.destinations[0].backends[0].packets >= 2000, 'the backend\'s count includes the fast path\'s');
+    const exporter = s.exporters.rows.find((e: { exporter: string }) => e.exporter === lab.exporter);
+    assert.ok(exporter && exporter.packets >= 2000, `the exporter's count includes them: ${JSON.stringify(exporter)}`);
+    assert.ok((s as { fastPath?: { flows: number } }).fastPath, 'status shows the fast path');
+  });
+
+  test('a reload starts a new generation; the flow learns again and nothing is lost', async () => {
+    const c0 = await lab.counters();
+    const r = await lab.control('POST', '/api/reload');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const seen = await stream(1000);
+    const c1 = await lab.counters();
+    assert.equal(seen.length, 1000);
+    assert.ok(delta(c0, c1, 'fast-path.generations') >= 1);
+    assert.ok(delta(c0, c1, 'node.xdp-fast-path.packets') >= 900);
+    assert.equal((await lab.status()).accounting.balanced, true);
+  });
+
+  test('a link that drops redirected frames is found out, counted, and left to the normal path', async () => {
+    await lab.exec('collector0', 'ethtool', ['-K', Iface.COLLECTOR, 'gro', 'off']);
+    const c0 = await lab.counters();
+    await stream(3000);
+    await sleep(2500); // the check runs every second
+    const c1 = await lab.counters();
+    const lost = delta(c0, c1, 'tx.errors_xdp_redirect');
+    assert.ok(lost > 0, 'the frames the link dropped are counted as transmit errors');
+    assert.equal(delta(c0, c1, 'tx.errors'), lost);
+
+    const seen = await stream(1000);
+    assert.equal(seen.length, 1000, 'from then on the normal path delivers every datagram');
+    assert.equal((await lab.status()).accounting.balanced, true);
+  });
+});
