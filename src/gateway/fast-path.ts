@@ -59,6 +59,7 @@ const Name = {
   nodePackets: 'node.xdp-fast-path.packets',
   txErrors: 'tx.errors',
   notSent: 'tx.errors_xdp_redirect',
+  queueFull: 'tx.errors_egress_full',
   installed: 'fast-path.flows_installed',
   refused: 'fast-path.proposals_refused',
   generations: 'fast-path.generations',
@@ -68,7 +69,8 @@ const Name = {
 interface Egress {
   dev: string;
   redirected: number;
-  txPackets: number;
+  /** The device's own counts at the last check. */
+  tx: DeviceTx;
 }
 
 interface Retiring {
@@ -182,7 +184,7 @@ export class FastPath {
       this.owner[o + 1] = k.vni;
       this.owner[o + 2] = backendSlots.get(`${name}/${backend.text}`) ?? -1;
       this.owner[o + 3] = hop.ifindex;
-      if (!this.egress.has(hop.ifindex)) this.egress.set(hop.ifindex, { dev: hop.dev, redirected: 0, txPackets: txPackets(hop.dev) });
+      if (!this.egress.has(hop.ifindex)) this.egress.set(hop.ifindex, { dev: hop.dev, redirected: 0, tx: deviceTx(hop.dev) });
       this.installed.set(text, slot);
       this.slotsInUse.push(slot);
       this.counters.values[this.slot.installed]++;
@@ -233,25 +235,32 @@ export class FastPath {
   }
 
   /**
-   * A redirected frame the device cannot take is dropped without a word (a veth whose peer runs
-   * no NAPI, a NIC without XDP transmit queues). So each device must have sent at least what was
-   * redirected to it; one that falls short is not used again, and the shortfall counts as
-   * transmit errors, as a refused send would on the normal path.
+   * Redirected frames leave no trace of their own once they are out of the program. A device with
+   * its queue full drops some and counts them (tx_dropped): with no send to refuse, those count
+   * as transmit errors here, as a refused send would on the normal path. A device that cannot
+   * take redirected frames at all (a veth whose peer runs no NAPI, a NIC without XDP transmit
+   * queues) drops them without counting: what was redirected to it is then more than it sent and
+   * dropped, and it is not used again.
    */
   private checkEgress(): void {
     for (const [ifindex, e] of this.egress) {
-      const now = txPackets(e.dev);
-      const sent = now - e.txPackets;
+      const now = deviceTx(e.dev);
+      const sent = now.packets - e.tx.packets;
+      const dropped = Math.min(now.dropped - e.tx.dropped, e.redirected);
       const redirected = e.redirected;
-      const shortfall = redirected - sent;
-      e.txPackets = now;
+      const shortfall = redirected - sent - dropped;
+      e.tx = now;
       e.redirected = 0;
+      if (dropped > 0) {
+        this.counters.values[this.slot.txErrors] += dropped;
+        this.counters.values[this.slot.queueFull] += dropped;
+      }
       if (shortfall <= Math.max(TX_SLACK, redirected / 100) || this.refusing.has(ifindex)) continue;
       this.refusing.add(ifindex);
       this.counters.values[this.slot.txErrors] += shortfall;
       this.counters.values[this.slot.notSent] += shortfall;
       this.log.error(
-        { device: e.dev, redirected, sent, lost: shortfall },
+        { device: e.dev, redirected, sent, dropped, lost: shortfall },
         `XDP fast path: ${e.dev} did not transmit the frames redirected to it, so its flows keep the normal path from now on (a veth takes them only when its peer has GRO on or an XDP program; a NIC needs XDP transmit queues)`,
       );
       this.invalidate();
@@ -312,13 +321,21 @@ function mac(text: string): Uint8Array {
   return Uint8Array.from(text.split(':').map((h) => parseInt(h, 16)));
 }
 
-/** Frames the device has sent, as the kernel counts them (0 when it is gone). */
-function txPackets(dev: string): number {
-  try {
-    return Number(readFileSync(`/sys/class/net/${dev}/statistics/tx_packets`, 'utf8')) || 0;
-  } catch {
-    return 0;
-  }
+interface DeviceTx {
+  packets: number;
+  dropped: number;
+}
+
+/** Frames the device has sent and dropped, as the kernel counts them (0 when it is gone). */
+function deviceTx(dev: string): DeviceTx {
+  const read = (what: string) => {
+    try {
+      return Number(readFileSync(`/sys/class/net/${dev}/statistics/${what}`, 'utf8')) || 0;
+    } catch {
+      return 0;
+    }
+  };
+  return { packets: read('tx_packets'), dropped: read('tx_dropped') };
 }
 
 /** The device's MTU: frames longer than it would be dropped by the device, so they keep the normal path. */
