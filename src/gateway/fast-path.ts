@@ -215,7 +215,7 @@ export class FastPath {
 
   /** The counters with every slot folded in, by name. */
   snapshot(): Record<string, number> {
-    this.fold(Date.now());
+    this.fold();
     return this.counters.snapshot();
   }
 
@@ -223,7 +223,7 @@ export class FastPath {
   close(): void {
     clearInterval(this.timer);
     this.maps.generation = 0;
-    this.fold(Date.now());
+    this.fold();
     this.maps.close();
   }
 
@@ -267,8 +267,11 @@ export class FastPath {
     }
   }
 
-  /** Adds what every live or retiring slot counted since the last fold; frees slots past their grace. */
-  private fold(now: number): void {
+  /**
+   * Adds what every live or retiring slot counted since the last fold to the shared counters,
+   * exporters, sessions and backends; frees slots past their grace.
+   */
+  fold(now = Date.now()): void {
     for (const s of this.slotsInUse) this.foldSlot(s, now);
     for (const r of this.retiring) for (const s of r.slots) this.foldSlot(s, now);
     while (this.retiring.length > 0 && now - this.retiring[0].since >= GRACE_MS) this.free.push(...this.retiring.shift()!.slots);

@@ -342,7 +342,7 @@ export class Gateway {
   private shared(): SharedState[] {
     const all = this.workers.flatMap((w) => (w.shared ? [w.shared] : []));
     if (this.fast) {
-      this.fast.snapshot(); // folds its latest counts in
+      this.fast.fold();
       all.push(this.fast.shared);
     }
     return all;
