@@ -25,6 +25,7 @@ import { ipv4ToNumber } from '../core/prefix-set.js';
 import { ExporterField, ExporterTable } from '../flow/exporters.js';
 import { ACTION_BYTES, ActionFlag, encodeAction, encodeKey, FastPathMaps, KEY_BYTES, type FlowKey, type SlotCounts } from '../io/native/fast-path.js';
 import type { HopResolution } from '../io/next-hop.js';
+import { macFromText } from '../proto/ethernet/packet.js';
 import { BACKEND_SLOTS, type SharedState } from '../pipeline/build.js';
 import { SessionField } from '../pipeline/context.js';
 import { PROPOSAL_FIELDS, ProposalField } from '../pipeline/fast-learn.js';
@@ -160,7 +161,9 @@ export class FastPath {
       const d = name === undefined ? undefined : config.destinations[name];
       const backend = d?.backends[rows[at + ProposalField.BACKEND]];
       const hop = backend && hops.find((h) => h.address === backend.address)?.hop;
-      if (tablesGeneration !== generation || !d || !backend || !hop || backend.family !== 4 || this.free.length === 0 || this.refusing.has(hop.ifindex)) {
+      const dstMac = hop && macFromText(hop.dstMac);
+      const srcMac = hop && macFromText(hop.srcMac);
+      if (tablesGeneration !== generation || !d || !backend || !hop || !dstMac || !srcMac || backend.family !== 4 || this.free.length === 0 || this.refusing.has(hop.ifindex)) {
         this.counters.values[this.slot.refused]++;
         continue;
       }
@@ -169,7 +172,7 @@ export class FastPath {
       const slot = this.free.pop()!;
       const flags = (d.df === 'clear' ? ActionFlag.CLEAR_DF : 0) | (d.ttl === 'decrement' ? ActionFlag.DECREMENT_TTL : 0);
       encodeKey(k, this.key);
-      encodeAction(k, { generation: this.generation, addr: ipv4ToNumber(backend.address), port: backend.port, mtu, dstMac: mac(hop.dstMac), srcMac: mac(hop.srcMac), ifindex: hop.ifindex, slot, flags }, this.action);
+      encodeAction(k, { generation: this.generation, addr: ipv4ToNumber(backend.address), port: backend.port, mtu, dstMac, srcMac, ifindex: hop.ifindex, slot, flags }, this.action);
       try {
         this.maps.put(this.key, this.action);
       } catch (err) {
@@ -318,10 +321,6 @@ export class FastPath {
     const egress = this.egress.get(this.owner[o + 3]);
     if (egress) egress.redirected += packets;
   }
-}
-
-function mac(text: string): Uint8Array {
-  return Uint8Array.from(text.split(':').map((h) => parseInt(h, 16)));
 }
 
 interface DeviceTx {

@@ -16,6 +16,7 @@
  */
 import type { Tables } from '../control/tables.js';
 import type { PacketVector } from '../core/vector.js';
+import { macFromText } from '../proto/ethernet/packet.js';
 import { PacketSender } from './native/index.js';
 import type { HopResolution } from './next-hop.js';
 import { RawSink } from './raw-sink.js';
@@ -46,11 +47,6 @@ interface Hop {
   confirmDueMs: number;
 }
 
-function macBytes(text: string, into: Uint8Array, at: number): void {
-  const parts = text.split(':');
-  for (let k = 0; k < 6; k++) into[at + k] = parseInt(parts[k] ?? '0', 16) & 0xff;
-}
-
 export class PacketSink implements Sink {
   readonly name = 'packet';
   private readonly raw: RawSink;
@@ -73,13 +69,15 @@ export class PacketSink implements Sink {
     const hops = new Map<string, Hop>();
     const used = new Set<number>();
     for (const r of resolutions) {
-      if (!r.hop) continue;
+      const dstMac = r.hop && macFromText(r.hop.dstMac);
+      const srcMac = r.hop && macFromText(r.hop.srcMac);
+      if (!r.hop || !dstMac || !srcMac) continue; // the raw IP path
       const queue = this.queueFor(r.hop.ifindex);
       if (!queue) continue;
       used.add(r.hop.ifindex);
       const header = new Uint8Array(ETH_HEADER);
-      macBytes(r.hop.dstMac, header, 0);
-      macBytes(r.hop.srcMac, header, 6);
+      header.set(dstMac, 0);
+      header.set(srcMac, 6);
       const type = r.address.includes(':') ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4;
       header[12] = type >>> 8;
       header[13] = type & 0xff;

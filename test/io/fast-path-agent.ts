@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { ipv4ToNumber } from '../../src/core/prefix-set.js';
 import { ACTION_BYTES, encodeAction, encodeKey, FastPathMaps, KEY_BYTES } from '../../src/io/native/fast-path.js';
 import { readInterface, XdpProgram, XdpReceiver } from '../../src/io/native/xdp.js';
+import { macFromText } from '../../src/proto/ethernet/packet.js';
 import { SYSTEM_PYTHON } from '../proto/scapy.js';
 
 const [dev, peerNs, peerDev, generation, flowsJson, script] = process.argv.slice(2);
@@ -24,8 +25,6 @@ interface TestFlow {
   action: { addr: string; port: number; mtu: number; dstMac: string; egress: string; slot: number; flags: number; generation: number };
 }
 
-const mac = (text: string) => Uint8Array.from(text.split(':').map((h) => parseInt(h, 16)));
-
 function main(): void {
   const iface = readInterface(dev);
   const maps = new FastPathMaps(1024, 16);
@@ -35,7 +34,7 @@ function main(): void {
     const key = { outerSrc: ipv4ToNumber(k.outerSrc), vni: k.vni, src: ipv4ToNumber(k.src), dst: ipv4ToNumber(k.dst), srcPort: k.srcPort, dstPort: k.dstPort };
     const egress = readInterface(f.action.egress);
     const a = f.action;
-    const action = { generation: a.generation, addr: ipv4ToNumber(a.addr), port: a.port, mtu: a.mtu, dstMac: mac(a.dstMac), srcMac: egress.mac, ifindex: egress.ifindex, slot: a.slot, flags: a.flags };
+    const action = { generation: a.generation, addr: ipv4ToNumber(a.addr), port: a.port, mtu: a.mtu, dstMac: macFromText(a.dstMac)!, srcMac: egress.mac, ifindex: egress.ifindex, slot: a.slot, flags: a.flags };
     maps.put(encodeKey(key, new Uint8Array(KEY_BYTES)), encodeAction(key, action, new Uint8Array(ACTION_BYTES)));
   }
   maps.generation = Number(generation);

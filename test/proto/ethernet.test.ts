@@ -160,3 +160,12 @@ describe('ethernet golden bytes (scapy)', () => {
     });
   }
 });
+
+describe('MAC addresses in text form', () => {
+  test('as sysfs and iproute2 print them, and nothing else', () => {
+    assert.deepEqual(eth.macFromText('02:00:5e:0a:FF:1\n'), Uint8Array.from([2, 0, 0x5e, 0x0a, 0xff, 1]));
+    for (const bad of ['', '02:00:5e:0a:ff', '02:00:5e:0a:ff:01:02', '02:00:5e:0a:ff:zz', '0200.5e0a.ff01', '02:00:5e:0a:ff:100']) {
+      assert.equal(eth.macFromText(bad), null, bad);
+    }
+  });
+});

@@ -12,6 +12,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 import { SocketError } from '../../control/errors.js';
 import { ipv4ToNumber } from '../../core/prefix-set.js';
+import { macFromText } from '../../proto/ethernet/packet.js';
 import type { FastPathMaps } from './fast-path.js';
 import { native, socketError, type NativeAddon } from './index.js';
 
@@ -40,8 +41,8 @@ export function readInterface(name: string): XdpInterface {
   } catch {
     throw new SocketError('MG_ERR_XDP', 'ENODEV', `XDP ingress: no interface ${JSON.stringify(name)} (listen.xdp.interface)`);
   }
-  const mac = Uint8Array.from(address.split(':').map((h) => parseInt(h, 16)));
-  if (mac.length !== 6 || mac.some((b) => Number.isNaN(b))) {
+  const mac = macFromText(address);
+  if (!mac) {
     throw new SocketError('MG_ERR_XDP', 'EINVAL', `XDP ingress: ${name} has no Ethernet address (${address})`);
   }
   return { name, ifindex, mac, queues: Math.max(queues, 1) };

@@ -41,6 +41,13 @@ export interface EthernetHeader {
   etherType: number;
 }
 
+/** The six bytes of a MAC address written as text ("02:00:5e:00:00:01", as sysfs and iproute2 print it); null when it is not one. */
+export function macFromText(text: string): Uint8Array | null {
+  const parts = text.trim().split(':');
+  if (parts.length !== 6 || parts.some((h) => !/^[0-9a-f]{1,2}$/i.test(h))) return null;
+  return Uint8Array.from(parts, (h) => parseInt(h, 16));
+}
+
 export function create(): EthernetHeader {
   return { dst: 0, src: 0, tpid: [0, 0], tci: [0, 0], tagCount: 0, etherType: 0 };
 }
