@@ -191,6 +191,7 @@ export const ConfigSchema = z.strictObject({
       topExporters: z.number().int().min(1).max(10_000).default(50),
     })
     .default({ listen: { host: '127.0.0.1', port: 9090 }, token: undefined, topExporters: 50 } as never),
+  /** Inner-fragment reassembly, per worker and IP version; each datagram held takes a 64 KiB buffer. */
   reassembly: z
     .strictObject({
       maxDatagrams: z.number().int().min(1).max(65536).default(256),

@@ -18,7 +18,9 @@ export function createMetrics(gw: Gateway): client.Registry {
   const refresh = () => (snapshot = gw.counters());
   const get = (name: string) => snapshot[name] ?? 0;
 
-  const simple = (name: string, help: string, counter: string, type: 'counter' | 'gauge' = 'counter') => {
+  /** One series from one counter, or the sum of several (the same fact in each IP version's node). */
+  const simple = (name: string, help: string, counter: string | readonly string[], type: 'counter' | 'gauge' = 'counter') => {
+    const counters = typeof counter === 'string' ? [counter] : counter;
     const Kind = type === 'counter' ? client.Counter : client.Gauge;
     new Kind({
       name,
@@ -27,7 +29,7 @@ export function createMetrics(gw: Gateway): client.Registry {
       collect(this: client.Counter | client.Gauge) {
         if (name === 'mirrorgate_rx_packets_total') refresh(); // first collector of a scrape reads once
         this.reset();
-        put(this, {}, get(counter));
+        put(this, {}, counters.reduce((sum, c) => sum + get(c), 0));
       },
     } as never);
   };
@@ -50,8 +52,8 @@ export function createMetrics(gw: Gateway): client.Registry {
       for (const [name, v] of Object.entries(snapshot)) if (name.startsWith('tx.errors_')) this.inc({ reason: name.slice(10) }, v);
     },
   });
-  simple('mirrorgate_reassembly_waiting_fragments', 'Fragments held for reassembly', 'ip4-reassembly.waiting', 'gauge');
-  simple('mirrorgate_reassembled_datagrams_total', 'Datagrams reassembled from inner fragments', 'ip4-reassembly.reassembled');
+  simple('mirrorgate_reassembly_waiting_fragments', 'Fragments held for reassembly', ['ip4-reassembly.waiting', 'ip6-reassembly.waiting'], 'gauge');
+  simple('mirrorgate_reassembled_datagrams_total', 'Datagrams reassembled from inner fragments', ['ip4-reassembly.reassembled', 'ip6-reassembly.reassembled']);
   simple('mirrorgate_fragments_created_total', 'Fragments made to fit the egress MTU', 'mtu.fragments');
   simple('mirrorgate_fast_path_packets_total', 'Received packets the XDP fast path forwarded itself (listen.xdp.fastPath); included in the received and forwarded totals', 'node.xdp-fast-path.packets');
   simple('mirrorgate_fast_path_flows_installed_total', 'Flows the XDP fast path took over, once per generation', 'fast-path.flows_installed');

@@ -44,9 +44,9 @@ export function accountingFrom(counters: Record<string, number>): Accounting {
     drops,
     copyDrops,
     reassembly: {
-      waiting: get('ip4-reassembly.waiting'),
-      merged: get('ip4-reassembly.merged'),
-      reassembled: get('ip4-reassembly.reassembled'),
+      waiting: get('ip4-reassembly.waiting') + get('ip6-reassembly.waiting'),
+      merged: get('ip4-reassembly.merged') + get('ip6-reassembly.merged'),
+      reassembled: get('ip4-reassembly.reassembled') + get('ip6-reassembly.reassembled'),
     },
   };
   const balanced = a.rx === a.forwarded + dropped + a.reassembly.merged + a.reassembly.waiting;

@@ -14,6 +14,7 @@ import { InnerEthernet } from '../proto/ethernet/input.js';
 import { GeneveDecap } from '../proto/geneve/decap.js';
 import { Ip4Input } from '../proto/ipv4/input.js';
 import { Ip4Reassembly } from '../proto/ipv4/reassembly.js';
+import { Ip6Reassembly } from '../proto/ipv6/reassembly.js';
 import { Ip6Input } from '../proto/ipv6/input.js';
 import { VxlanDecap } from '../proto/vxlan/decap.js';
 import { Allowlist } from './allowlist.js';
@@ -97,6 +98,7 @@ export class Pipeline {
       new Ip4Input(),
       new Ip6Input(),
       new Ip4Reassembly(ctx, options.tables.reassembly.maxDatagrams),
+      new Ip6Reassembly(ctx, options.tables.reassembly.maxDatagrams),
       new Allowlist(ctx),
       new Classify(ctx),
       new FlowMonitor(ctx, this.flows),

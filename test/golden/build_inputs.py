@@ -29,7 +29,7 @@ try:
     from scapy.all import (ARP, ICMP, IP, TCP, UDP, VXLAN, Dot1AD, Dot1Q, Ether, IPOption_Router_Alert, IPOption_RR,
                            IPv6, Padding, Raw, RawPcapReader, RawPcapWriter, conf, defragment, fragment)
     from scapy.contrib.geneve import GENEVE, GeneveOptions
-    from scapy.layers.inet6 import IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, defragment6
+    from scapy.layers.inet6 import IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, defragment6, fragment6
     from scapy.layers.netflow import NetflowHeader, NetflowHeaderV5, NetflowRecordV5
 except ImportError as err:  # pragma: no cover - the TS test reports this
     sys.stderr.write('build_inputs.py: cannot import scapy (%s): install the Debian package python3-scapy '
@@ -214,6 +214,16 @@ def frags(ip, size):
     return [freeze(f) for f in fragment(ip, fragsize=size)]
 
 
+def frags6(dg, size, ident, ext=None):
+    """scapy's own IPv6 fragmentation (fragment6) of an inner datagram, as its exporter did; `ext` (the
+    datagram's own) stays in front of the Fragment header, in every fragment."""
+    ip = IPv6(bytes(dg))
+    head = IPv6(src=ip.src, dst=ip.dst, hlim=ip.hlim)
+    if ext is not None:
+        head = head / ext
+    return [freeze(f) for f in fragment6(head / IPv6ExtHdrFragment(id=ident) / ip[UDP], size)]
+
+
 class Out:
     """One expected datagram: `inner` after DNAT to one of `backends` ((ip, port|None) — None keeps the port)."""
 
@@ -311,6 +321,40 @@ def cases():
     truncated = bytes(ether(whole))[:14 + 40 + 8 + 100]
     C.append(case('ipv6_truncated', 'inner IPv6 cut by the mirror (Payload Length larger than captured)',
                   [vxlan(truncated)], 0, 0, {'ip6_truncated': 1}))
+
+    # --- inner IPv6 fragments ------------------------------------------------------------------------------------
+    dg = udp6(data=payload(1000, 40), sport=50040)
+    fs = frags6(dg, 400, 0x6001)
+    C.append(case('frag6_in_order', 'inner IPv6 datagram in 3 fragment6 fragments, in order: reassembled without its '
+                  'Fragment header, sent whole', [vxlan(ether(f)) for f in fs], 1, 1, out=[Out(dg, [FDI6])],
+                  reassembly={'merged': len(fs) - 1, 'reassembled': 1, 'waiting': 0}))
+    hbh = IPv6ExtHdrHopByHop()
+    dg = udp6(data=payload(1000, 41), sport=50041, ext=hbh)
+    fs = frags6(dg, 400, 0x6002, ext=hbh)
+    C.append(case('frag6_hop_by_hop_reversed', 'IPv6 fragments after a Hop-by-Hop header, last first: the '
+                  'datagram keeps the Hop-by-Hop header', [vxlan(ether(f)) for f in reversed(fs)], 1, 1,
+                  out=[Out(dg, [FDI6])], reassembly={'merged': len(fs) - 1, 'reassembled': 1, 'waiting': 0}))
+    dg = udp6(data=payload(1000, 42), sport=50042)
+    fs = frags6(dg, 400, 0x6003)
+    C.append(case('frag6_duplicate', 'an IPv6 fragment repeated: the copy is dropped, the datagram goes (RFC 5722 '
+                  'errata)', [vxlan(ether(f)) for f in [fs[0], fs[1], fs[1], fs[2]]], 1, 1, {'frag6_duplicate': 1},
+                  out=[Out(dg, [FDI6])], reassembly={'merged': 2, 'reassembled': 1, 'waiting': 0}))
+    dg = udp6(data=payload(1000, 43), sport=50043)
+    fs = frags6(dg, 400, 0x6004)
+    shifted = fs[1].copy()
+    shifted[IPv6ExtHdrFragment].offset -= 1
+    C.append(case('frag6_overlap', 'an IPv6 fragment partly overlapping the one held: both dropped (RFC 5722)',
+                  [vxlan(ether(fs[0])), vxlan(ether(freeze(shifted)))], 0, 0, {'frag6_overlap': 2},
+                  reassembly={'merged': 0, 'reassembled': 0, 'waiting': 0}, combine=False))
+    dg = udp6(data=payload(100, 44), sport=50044)
+    fs = frags6(dg, 1280, 0x6005)
+    C.append(case('frag6_atomic', 'an atomic IPv6 fragment (offset 0, M clear; RFC 6946) is the datagram: sent '
+                  'without its Fragment header', [vxlan(ether(f)) for f in fs], 1, 1, out=[Out(dg, [FDI6])],
+                  reassembly={'merged': 0, 'reassembled': 1, 'waiting': 0}))
+    dg = udp6(data=payload(1000, 45), sport=50045)
+    C.append(case('frag6_incomplete', 'only the first IPv6 fragment: held, counted as waiting',
+                  [vxlan(ether(frags6(dg, 400, 0x6006)[0]))], 0, 0,
+                  reassembly={'merged': 0, 'reassembled': 0, 'waiting': 1}, combine=False))
 
     # --- inner IPv4 fragments ------------------------------------------------------------------------------------
     dg = udp4(data=payload(1000, 20), ip_id=0x2001, df=False, sport=50020)
@@ -529,9 +573,9 @@ def structured_garbage():
     add('udp_malformed', vxlan(ether4_raw(IP(src=EXP1, dst=COLLECTOR, id=0x1201) / UDP(sport=1, dport=2055, len=100) /
                                           Raw(payload(40, 201)))))
     add('l4_truncated', vxlan(ether4_raw(IP(src=EXP1, dst=COLLECTOR, id=0x1202, proto=17) / Raw(b'\xc3\x51\x08\x07'))))
-    add('ip6_fragment', vxlan(Ether(src=ROUTER_MAC, dst=COLLECTOR_MAC, type=0x86dd) /
-                              Raw(bytes(IPv6(src=EXP6, dst=COLLECTOR6) / IPv6ExtHdrFragment(id=99, m=1, nh=17) /
-                                        Raw(payload(64, 202))))))
+    add('frag6_malformed', vxlan(Ether(src=ROUTER_MAC, dst=COLLECTOR_MAC, type=0x86dd) /
+                                 Raw(bytes(IPv6(src=EXP6, dst=COLLECTOR6) / IPv6ExtHdrFragment(id=99, m=1, nh=17) /
+                                           Raw(payload(60, 202))))))
     add('geneve_malformed', geneve_eth(ether(good), version=1))
     add('geneve_truncated', Ether(src=ENI_MAC, dst=TARGET_MAC) / IP(src=GWLB, dst=TARGET) / UDP(sport=1, dport=6081) /
         Raw(b'\x08\x00\x65\x58\x00\x00\x7b\x00' + b'\x00' * 8))

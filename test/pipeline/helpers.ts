@@ -243,6 +243,31 @@ export function fragment4(datagram: Uint8Array, size: number): Uint8Array[] {
 }
 
 /**
+ * Cuts an IPv6 datagram without extension headers into fragments carrying `size` bytes of its
+ * payload each (a multiple of 8), as its exporter would (RFC 8200 §4.5): a Fragment header after
+ * the fixed header, Identification `id`. Returns them in order.
+ */
+export function fragment6(datagram: Uint8Array, size: number, id: number): Uint8Array[] {
+  const payload = datagram.subarray(40);
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < payload.length || at === 0; at += size) {
+    const part = payload.subarray(at, at + size);
+    const last = at + size >= payload.length;
+    const f = new Uint8Array(48 + part.length);
+    f.set(datagram.subarray(0, 40), 0);
+    put16(f, 4, 8 + part.length);
+    f[6] = 44;
+    f[40] = datagram[6];
+    put16(f, 42, ((at / 8) << 3) | (last ? 0 : 1));
+    put32(f, 44, id);
+    f.set(part, 48);
+    out.push(f);
+    if (last) break;
+  }
+  return out;
+}
+
+/**
  * Reassembles IPv4 fragments (any order) into one datagram, checking as it goes: same ID, valid
  * header checksums, payload exactly covered once, only the last without MF.
  */

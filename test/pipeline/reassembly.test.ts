@@ -1,12 +1,14 @@
 /**
- * Inner IPv4 fragments (made here, sent in any order and across batches) come out of the
- * ip4-reassembly node as the original datagram; the accounting counts the fragments merged into
- * it, and fragments of an incomplete datagram expire after timeoutMs as reassembly_timeout.
+ * Inner IPv4 and IPv6 fragments (made here, sent in any order and across batches) come out of the
+ * ip4-/ip6-reassembly nodes as the original datagram; the accounting counts the fragments merged
+ * into it, and fragments of an incomplete datagram expire after timeoutMs. (The golden cases
+ * check the same against scapy's own fragmentation.)
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { assertBalanced, fragment4, ip4, makePipeline, mirror, naiveChecksum, udp4 } from './helpers.js';
+import { assertBalanced, fragment4, fragment6, ip4, makePipeline, mirror, naiveChecksum, udp4, udp6 } from './helpers.js';
+import { ipv6ToBytes } from '../../src/core/prefix-set.js';
 
 /** Recomputes the IPv4 header checksum of a 20-byte header after the test edits it. */
 function reseal(b: Uint8Array): Uint8Array {
@@ -204,5 +206,125 @@ describe('ip4-reassembly', () => {
     const out = t.feed([mirror(b)], 3);
     assert.deepEqual(out.map((x) => Uint8Array.from(x)), [dg]);
     assertBalanced(t.accounting());
+  });
+});
+
+const DST6 = '2001:db8:51::10';
+
+function config6(maxDatagrams = 16) {
+  return {
+    reassembly: { maxDatagrams, timeoutMs: TIMEOUT },
+    rules: [{ name: 'all', destination: 'd' }],
+    destinations: { d: { backends: [`[${DST6}]`], mtu: 9000 } },
+  };
+}
+
+const datagram6 = fc
+  .record({
+    size: fc.integer({ min: 0, max: 8000 }),
+    fill: fc.integer({ min: 0, max: 255 }),
+    host: fc.integer({ min: 1, max: 0xffff }),
+    srcPort: fc.integer({ min: 1, max: 65535 }),
+    dstPort: fc.integer({ min: 1, max: 65535 }),
+  })
+  .map((d) =>
+    udp6({
+      src: ipv6ToBytes(`2001:db8:100::${d.host.toString(16)}`),
+      dst: ipv6ToBytes(DST6),
+      srcPort: d.srcPort,
+      dstPort: d.dstPort,
+      payload: Uint8Array.from({ length: d.size }, (_, k) => (k * 13 + d.fill) & 0xff),
+    }),
+  );
+
+describe('ip6-reassembly', () => {
+  test('fragments in any order, across batches, give back the original datagram without its Fragment header', () => {
+    const scenario6 = datagram6
+      .chain((dg) => fc.tuple(fc.constant(dg), fc.integer({ min: 1, max: 185 }), fc.integer({ min: 0, max: 0xffffffff })))
+      .chain(([dg, blocks, id]) => {
+        const frags = fragment6(dg, blocks * 8, id);
+        return fc.tuple(
+          fc.constant(dg),
+          fc.constant(frags.length),
+          fc.shuffledSubarray(frags, { minLength: frags.length, maxLength: frags.length }),
+          fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 5 }),
+        );
+      });
+    fc.assert(
+      fc.property(scenario6, ([dg, count, shuffled, cuts]) => {
+        const t = makePipeline(config6());
+        const sent: Buffer[] = [];
+        let now = 1000;
+        for (const batch of batches(shuffled, cuts)) {
+          sent.push(...t.feed(batch.map((f) => mirror(f)), now));
+          now += 10;
+          assertBalanced(t.accounting());
+        }
+        assert.equal(sent.length, 1, 'one datagram out');
+        assert.deepEqual(Uint8Array.from(sent[0]), dg);
+        const a = t.accounting();
+        assert.equal(a.rx, count);
+        assert.equal(a.forwarded, 1);
+        assert.equal(a.reassembly.merged, count - 1);
+        assert.equal(a.reassembly.waiting, 0);
+        assert.equal(a.reassembly.reassembled, 1, 'an atomic fragment is reassembled alone');
+        assert.deepEqual(a.drops, {});
+        assert.equal(t.counter('ip6-reassembly.contexts'), 0, 'context released after the batch');
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('a duplicate is dropped alone; a partial overlap drops the whole datagram (RFC 5722)', () => {
+    const t = makePipeline(config6());
+    const dg = udp6({ src: ipv6ToBytes('2001:db8:100::9'), dst: ipv6ToBytes(DST6), srcPort: 1, dstPort: 2, payload: new Uint8Array(200).fill(1) });
+    const [a, b, c] = fragment6(dg, 80, 7);
+    t.feed([mirror(a), mirror(a)], 1);
+    assert.deepEqual(t.accounting().drops, { frag6_duplicate: 1 });
+    assert.deepEqual(t.feed([mirror(c), mirror(b)], 2).map((x) => Uint8Array.from(x)), [dg]);
+    // Now the same datagram again, with the second fragment moved back 8 bytes over the first.
+    const [a2, b2] = fragment6(dg, 80, 8);
+    const shifted = Uint8Array.from(b2);
+    const word = (((80 - 8) / 8) << 3) | 1; // offset 72 bytes, M set
+    shifted[42] = word >>> 8;
+    shifted[43] = word & 0xff;
+    t.feed([mirror(a2), mirror(shifted)], 3);
+    const after = t.accounting();
+    assertBalanced(after);
+    assert.deepEqual(after.drops, { frag6_duplicate: 1, frag6_overlap: 2 });
+    assert.equal(after.reassembly.waiting, 0);
+    assert.equal(t.counter('ip6-reassembly.contexts'), 0);
+  });
+
+  test('an incomplete datagram expires after timeoutMs as reassembly6_timeout', () => {
+    const t = makePipeline(config6());
+    const dg = udp6({ src: ipv6ToBytes('2001:db8:100::9'), dst: ipv6ToBytes(DST6), srcPort: 1, dstPort: 2, payload: new Uint8Array(300) });
+    const frags = fragment6(dg, 96, 9);
+    assert.deepEqual(t.feed(frags.slice(1).map((f) => mirror(f)), 100), []);
+    assert.equal(t.accounting().reassembly.waiting, frags.length - 1);
+    t.pipeline.tick(100 + TIMEOUT + 1);
+    const a = t.accounting();
+    assertBalanced(a);
+    assert.deepEqual(a.drops, { reassembly6_timeout: frags.length - 1 });
+    assert.equal(a.reassembly.waiting, 0);
+  });
+
+  test('IPv4 and IPv6 datagrams with the same identification are kept apart', () => {
+    const t = makePipeline({
+      reassembly: { maxDatagrams: 4, timeoutMs: TIMEOUT },
+      rules: [
+        { name: 'v4', match: { dstCidr: `${DST}/32` }, destination: 'd4' },
+        { name: 'v6', match: { dstCidr: `${DST6}/128` }, destination: 'd6' },
+      ],
+      destinations: { d4: { backends: [DST], mtu: 9000 }, d6: { backends: [`[${DST6}]`], mtu: 9000 } },
+    });
+    const d4 = udp4({ src: ip4('198.18.0.9'), dst: ip4(DST), srcPort: 1, dstPort: 2, id: 5, payload: new Uint8Array(160).fill(4) });
+    const d6 = udp6({ src: ipv6ToBytes('2001:db8:100::9'), dst: ipv6ToBytes(DST6), srcPort: 1, dstPort: 2, payload: new Uint8Array(160).fill(6) });
+    const interleaved = [...fragment4(d4, 64), ...fragment6(d6, 64, 5)].sort((x, y) => x.length - y.length);
+    const out = t.feed(interleaved.map((f) => mirror(f)), 1).map((b) => Uint8Array.from(b));
+    assert.deepEqual(out.sort((x, y) => x[0] - y[0]), [d4, d6]);
+    const a = t.accounting();
+    assertBalanced(a);
+    assert.equal(a.reassembly.reassembled, 2);
   });
 });

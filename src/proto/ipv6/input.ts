@@ -1,7 +1,6 @@
 /**
  * Inner IPv6: fixed header, truncation check against Payload Length, and the extension-header
- * walk to the upper layer. Fragments are not reassembled (flow exporters do not fragment over
- * IPv6 in practice); they are counted and dropped.
+ * walk to the upper layer; fragments go to reassembly.
  */
 import { defineNode, Node } from '../../core/node.js';
 import { bytesToIpv6 } from '../../core/prefix-set.js';
@@ -13,11 +12,10 @@ import * as ip6 from './packet.js';
 
 const spec = defineNode({
   name: 'ip6-input',
-  next: ['allowlist'],
+  next: ['ip6-reassembly', 'allowlist'],
   errors: {
     ip6_truncated: 'inner IPv6 packet shorter than its Payload Length (mirror truncation)',
     ip6_malformed: 'inner IPv6 header or extension chain malformed',
-    ip6_fragment: 'inner IPv6 fragment (not reassembled)',
     l4_truncated_6: 'inner UDP/TCP header truncated (IPv6)',
     udp_malformed_6: 'inner UDP length disagrees with the IPv6 length',
   },
@@ -56,7 +54,9 @@ export class Ip6Input extends Node<typeof spec> {
         continue;
       }
       if (up.fragmentHeader >= 0) {
-        this.drop(i, e.ip6_fragment);
+        vec.protocol[i] = up.protocol;
+        vec.l4[i] = -1;
+        this.next(i, n['ip6-reassembly']);
         continue;
       }
       if (!readL4(vec, i, up.protocol, up.offset)) {
