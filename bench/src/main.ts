@@ -32,8 +32,10 @@ const USAGE = `usage: npm run bench -- [options]   (as root)
   --rates 20k,50k,...     the ladder (default ${DEFAULT_LADDER.map((r) => `${r / 1000}k`).join(',')})
   --step-seconds N        seconds per step (default 3)
   --payload BYTES         NetFlow v9 datagram size, even (default 1400)
-  --soak SECONDS          also run mirrorgate (workers: auto) at --soak-rate for SECONDS and report the RSS slope
+  --soak SECONDS          also run --soak-system at --soak-rate for SECONDS and report the RSS slope
   --soak-rate PPS         (default 85000)
+  --soak-system NAME      which mirrorgate system to soak (default mirrorgate; mirrorgate-big holds
+                          the 100k-prefix allowlist and 1,000 rules)
   --no-profile            skip the V8 CPU profile of mirrorgate
   --profile-rate PPS      rate for the profile (default: mirrorgate's highest lossless rate, at least 85k)
   --profile-system NAME   which mirrorgate system to profile (default mirrorgate)
@@ -59,6 +61,7 @@ const { values: opt } = parseArgs({
     payload: { type: 'string', default: '1400' },
     soak: { type: 'string' },
     'soak-rate': { type: 'string', default: '85000' },
+    'soak-system': { type: 'string', default: 'mirrorgate' },
     'no-profile': { type: 'boolean', default: false },
     'profile-rate': { type: 'string' },
     'profile-system': { type: 'string', default: 'mirrorgate' },
@@ -106,6 +109,8 @@ const requested = (opt.systems ? opt.systems.split(',').map((s) => s.trim()) : A
 for (const s of requested) if (!(s in SYSTEMS)) throw new Error(`unknown system ${s}; expected some of ${ALL_SYSTEMS.join(', ')}`);
 const profileSystem = opt['profile-system'] as SystemName;
 if (!profileSystem.startsWith('mirrorgate') || !(profileSystem in SYSTEMS)) throw new Error(`--profile-system: expected a mirrorgate system, got ${profileSystem}`);
+const soakSystem = opt['soak-system'] as SystemName;
+if (!soakSystem.startsWith('mirrorgate') || !(soakSystem in SYSTEMS)) throw new Error(`--soak-system: expected a mirrorgate system, got ${soakSystem}`);
 if (!(payload >= MIN_PAYLOAD && payload <= 1450 && payload % 2 === 0)) throw new Error(`--payload: expected an even size ${MIN_PAYLOAD}..1450, got ${payload}`);
 if (!(stepSeconds > 0 && stepSeconds <= 60)) throw new Error(`--step-seconds: expected 0..60, got ${stepSeconds}`);
 if (!(soakSeconds >= 0 && soakSeconds <= 3600)) throw new Error(`--soak: expected at most 3600 s, got ${soakSeconds}`);
@@ -335,8 +340,8 @@ async function runSystem(name: SystemName): Promise<SystemResult> {
 
 /** RSS over a long run at a steady rate; slope by least squares. */
 async function soak(): Promise<SoakResult> {
-  log(`\n== soak: mirrorgate (workers: auto) at ${soakRate} pps for ${soakSeconds} s`);
-  running = await startSystem('mirrorgate', { workDir, root: ROOT, lifetimeS });
+  log(`\n== soak: ${soakSystem} at ${soakRate} pps for ${soakSeconds} s`);
+  running = await startSystem(soakSystem, { workDir, root: ROOT, lifetimeS });
   const samples: { t: number; rssMB: number }[] = [];
   let s: StepResult | null = null;
   try {
@@ -366,7 +371,7 @@ async function soak(): Promise<SoakResult> {
     return den > 0 ? (num / den) * 60 : 0;
   };
   return {
-    system: 'mirrorgate',
+    system: soakSystem,
     rate: soakRate,
     seconds: soakSeconds,
     samples,

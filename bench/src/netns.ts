@@ -83,7 +83,8 @@ function addNs(ns: string): void {
  * its receive processing runs in its own kernel thread "napi/<b>-<id>", like a NIC's receive
  * queue, instead of inside the sender's sendmmsg call (veth's default, which would charge the
  * whole receiving host's work — for the kernel path: decapsulation, DNAT, forwarding — to the
- * generator). The thread runs SCHED_FIFO, as softirq work would preempt user tasks.
+ * generator). The thread runs at normal priority unless --napi-policy says otherwise: SCHED_FIFO
+ * (softirq's precedence over user tasks) lets it poll the generator out of the CPU here.
  */
 function vethPair(aNs: string, a: string, bNs: string, b: string): void {
   ip('link', 'add', a, 'netns', aNs, 'type', 'veth', 'peer', 'name', b, 'netns', bNs);
