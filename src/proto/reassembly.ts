@@ -9,6 +9,7 @@
  */
 import { mix32 } from '../core/hash.js';
 import type { NodeSpec } from '../core/node.js';
+import type { PacketVector } from '../core/vector.js';
 import { type PipelineContext, PipelineNode } from '../pipeline/context.js';
 
 export const Discard = { TIMEOUT: 0, EVICTED: 1, OVERLAP: 2 } as const;
@@ -244,11 +245,21 @@ export abstract class ReassemblyNode<S extends NodeSpec> extends PipelineNode<S>
     this.absorb(i);
   }
 
-  /** Context `x` is complete: the fragments it held are merged into the packet that completed it. */
-  protected merge(x: number): void {
-    this.merged += this.pool.held[x];
-    this.held -= this.pool.held[x];
+  /**
+   * Context `x` is complete, its datagram's header at `start`: packet `i` (the fragment that
+   * completed it) becomes the datagram, and the fragments held are merged into it. The vector
+   * borrows the buffer until the batch ends.
+   */
+  protected merge(vec: PacketVector, i: number, x: number, start: number): void {
+    const pool = this.pool;
+    this.merged += pool.held[x];
+    this.held -= pool.held[x];
     this.reassembled++;
+    vec.data[i] = pool.buffers[x]!;
+    vec.l3[i] = start;
+    vec.start[i] = start;
+    vec.end[i] = pool.base + pool.total[x];
+    pool.lend(x);
   }
 
   protected flush(): void {

@@ -109,15 +109,9 @@ export class Ip4Reassembly extends ReassemblyNode<typeof spec> {
         this.hold(i, x);
         continue;
       }
-      // Complete: this fragment's packet becomes the datagram; the others were held until now.
-      this.merge(x);
       const total = pool.total[x];
       const start = this.finish(store, base, pool.headerLength[x], total);
-      vec.data[i] = store;
-      vec.l3[i] = start;
-      vec.start[i] = start;
-      vec.end[i] = base + total;
-      pool.lend(x);
+      this.merge(vec, i, x, start);
       const protocol = store[start + ip4.Field.PROTOCOL];
       if (!readL4(vec, i, protocol, base) || (protocol === PROTO_UDP && total < 8)) {
         this.drop(i, e.reassembled_truncated);

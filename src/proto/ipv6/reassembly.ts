@@ -134,15 +134,10 @@ export class Ip6Reassembly extends ReassemblyNode<typeof spec> {
         this.hold(i, x);
         continue;
       }
-      this.merge(x);
       const total = pool.total[x];
       const start = base - pool.headerLength[x];
       writeU16(store, start + ip6.PAYLOAD_LENGTH_OFFSET, pool.headerLength[x] - ip6.HEADER_LENGTH + total);
-      vec.data[i] = store;
-      vec.l3[i] = start;
-      vec.start[i] = start;
-      vec.end[i] = base + total;
-      pool.lend(x);
+      this.merge(vec, i, x, start);
       // The fragmentable part may begin with more extension headers before the upper layer.
       if (ip6.findUpperLayer(store, start, base + total, up) !== Decode.OK || up.fragmentHeader >= 0) {
         this.drop(i, e.reassembled6_malformed);
