@@ -196,45 +196,50 @@ export class FragmentPool {
   }
 }
 
-/** A reassembly node's own drop reasons and counters, by index. */
-export interface ReassemblySlots {
+/** The counters every reassembly node declares (its spec's `counters`), named alike for reports. */
+export const REASSEMBLY_COUNTERS = {
+  waiting: 'fragments held, waiting for the rest of their datagram (gauge)',
+  merged: 'fragments merged into a reassembled datagram (besides the one that completed it)',
+  reassembled: 'datagrams reassembled',
+  contexts: 'datagrams under reassembly (gauge)',
+} as const;
+
+/** A reassembly node's drop reasons for datagrams the pool discards, by index. */
+export interface DiscardReasons {
   timeout: number;
   evicted: number;
   overlap: number;
-  waiting: number;
-  merged: number;
-  reassembled: number;
-  contexts: number;
 }
+
+type ReassemblySpec = NodeSpec<string, string, keyof typeof REASSEMBLY_COUNTERS>;
 
 /**
  * What the IPv4 and IPv6 reassembly nodes share: the pool, the counting of what it holds and
  * discards, and its timers. Each node parses its own fragments and builds its own header.
  */
-export abstract class ReassemblyNode<S extends NodeSpec> extends PipelineNode<S> {
+export abstract class ReassemblyNode<S extends ReassemblySpec> extends PipelineNode<S> {
   protected readonly pool: FragmentPool;
-  private readonly slots: ReassemblySlots;
   private readonly discardReasons = new Int32Array(3);
   /** This batch's tallies, counted once at its end (flush). */
   private held = 0;
   private merged = 0;
   private reassembled = 0;
 
-  constructor(spec: S, ctx: PipelineContext, maxDatagrams: number, keyWords: number, maxHeader: number, slots: ReassemblySlots) {
+  constructor(spec: S, ctx: PipelineContext, maxDatagrams: number, keyWords: number, maxHeader: number, reasons: DiscardReasons) {
     super(spec, ctx);
-    this.slots = slots;
-    this.discardReasons[Discard.TIMEOUT] = slots.timeout;
-    this.discardReasons[Discard.EVICTED] = slots.evicted;
-    this.discardReasons[Discard.OVERLAP] = slots.overlap;
+    const c = spec.c;
+    this.discardReasons[Discard.TIMEOUT] = reasons.timeout;
+    this.discardReasons[Discard.EVICTED] = reasons.evicted;
+    this.discardReasons[Discard.OVERLAP] = reasons.overlap;
     this.pool = new FragmentPool(
       maxDatagrams,
       keyWords,
       maxHeader,
       (held: number, cause: DiscardCause) => {
         this.dropHeld(this.discardReasons[cause], held);
-        this.count(slots.waiting, -held);
+        this.count(c.waiting, -held);
       },
-      (delta: number) => this.count(slots.contexts, delta),
+      (delta: number) => this.count(c.contexts, delta),
     );
   }
 
@@ -263,10 +268,10 @@ export abstract class ReassemblyNode<S extends NodeSpec> extends PipelineNode<S>
   }
 
   protected flush(): void {
-    const s = this.slots;
-    if (this.held !== 0) this.count(s.waiting, this.held);
-    if (this.merged !== 0) this.count(s.merged, this.merged);
-    if (this.reassembled !== 0) this.count(s.reassembled, this.reassembled);
+    const c = this.spec.c;
+    if (this.held !== 0) this.count(c.waiting, this.held);
+    if (this.merged !== 0) this.count(c.merged, this.merged);
+    if (this.reassembled !== 0) this.count(c.reassembled, this.reassembled);
     this.held = this.merged = this.reassembled = 0;
   }
 

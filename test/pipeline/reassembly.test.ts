@@ -54,21 +54,9 @@ const datagram = fc
   );
 
 /** A datagram, its fragments in a random order, and random cuts into batches. */
-const scenario = datagram
-  .chain((dg) =>
-    fc.tuple(
-      fc.constant(dg),
-      fc.integer({ min: 1, max: 185 }).map((blocks) => fragment4(dg, blocks * 8)),
-    ),
-  )
-  .chain(([dg, frags]) =>
-    fc.tuple(
-      fc.constant(dg),
-      fc.constant(frags.length),
-      fc.shuffledSubarray(frags, { minLength: frags.length, maxLength: frags.length }),
-      fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 5 }),
-    ),
-  );
+const scenario = datagram.chain((dg) =>
+  fc.integer({ min: 1, max: 185 }).chain((blocks) => inAnyOrder(dg, fragment4(dg, blocks * 8))),
+);
 
 function batches<T>(list: T[], cuts: number[]): T[][] {
   const out: T[][] = [];
@@ -81,28 +69,47 @@ function batches<T>(list: T[], cuts: number[]): T[][] {
   return out;
 }
 
+/** A datagram's fragments in a random order, with random cuts into batches. */
+function inAnyOrder(dg: Uint8Array, frags: Uint8Array[]) {
+  return fc.tuple(
+    fc.constant(dg),
+    fc.constant(frags.length),
+    fc.shuffledSubarray(frags, { minLength: frags.length, maxLength: frags.length }),
+    fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 5 }),
+  );
+}
+
+/**
+ * Feeds the fragments batch by batch: the accounting balances after each, exactly the original
+ * datagram comes out, and `node`'s context is released after the batch.
+ */
+function assertReassembles(raw: unknown, node: string, [dg, count, shuffled, cuts]: [Uint8Array, number, Uint8Array[], number[]], reassembled: number): void {
+  const t = makePipeline(raw);
+  const sent: Buffer[] = [];
+  let now = 1000;
+  for (const batch of batches(shuffled, cuts)) {
+    sent.push(...t.feed(batch.map((f) => mirror(f)), now));
+    now += 10;
+    assertBalanced(t.accounting());
+  }
+  assert.equal(sent.length, 1, 'one datagram out');
+  assert.deepEqual(Uint8Array.from(sent[0]), dg);
+  const a = t.accounting();
+  assert.equal(a.rx, count);
+  assert.equal(a.forwarded, 1);
+  assert.equal(a.reassembly.merged, count - 1);
+  assert.equal(a.reassembly.waiting, 0);
+  assert.equal(a.reassembly.reassembled, reassembled);
+  assert.deepEqual(a.drops, {});
+  assert.equal(t.counter(`${node}.contexts`), 0, 'context released after the batch');
+}
+
 describe('ip4-reassembly', () => {
   test('fragments in any order, across batches, give back the original datagram; merged = fragments - 1', () => {
     fc.assert(
-      fc.property(scenario, ([dg, count, shuffled, cuts]) => {
-        const t = makePipeline(config());
-        const sent: Buffer[] = [];
-        let now = 1000;
-        for (const batch of batches(shuffled, cuts)) {
-          sent.push(...t.feed(batch.map((f) => mirror(f)), now));
-          now += 10;
-          assertBalanced(t.accounting());
-        }
-        assert.equal(sent.length, 1, 'one datagram out');
-        assert.deepEqual(Uint8Array.from(sent[0]), dg);
-        const a = t.accounting();
-        assert.equal(a.rx, count);
-        assert.equal(a.forwarded, 1);
-        assert.equal(a.reassembly.merged, count - 1);
-        assert.equal(a.reassembly.waiting, 0);
-        assert.equal(a.reassembly.reassembled, count > 1 ? 1 : 0, 'a datagram that fit one fragment is not a fragment');
-        assert.deepEqual(a.drops, {});
-        assert.equal(t.counter('ip4-reassembly.contexts'), 0, 'context released after the batch');
+      fc.property(scenario, (sc) => {
+        // a datagram that fit one fragment is not a fragment
+        assertReassembles(config(), 'ip4-reassembly', sc, sc[1] > 1 ? 1 : 0);
       }),
       { numRuns: 200 },
     );
@@ -239,37 +246,15 @@ const datagram6 = fc
 
 describe('ip6-reassembly', () => {
   test('fragments in any order, across batches, give back the original datagram without its Fragment header', () => {
-    const scenario6 = datagram6
-      .chain((dg) => fc.tuple(fc.constant(dg), fc.integer({ min: 1, max: 185 }), fc.integer({ min: 0, max: 0xffffffff })))
-      .chain(([dg, blocks, id]) => {
-        const frags = fragment6(dg, blocks * 8, id);
-        return fc.tuple(
-          fc.constant(dg),
-          fc.constant(frags.length),
-          fc.shuffledSubarray(frags, { minLength: frags.length, maxLength: frags.length }),
-          fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 5 }),
-        );
-      });
+    const scenario6 = datagram6.chain((dg) =>
+      fc
+        .tuple(fc.integer({ min: 1, max: 185 }), fc.integer({ min: 0, max: 0xffffffff }))
+        .chain(([blocks, id]) => inAnyOrder(dg, fragment6(dg, blocks * 8, id))),
+    );
     fc.assert(
-      fc.property(scenario6, ([dg, count, shuffled, cuts]) => {
-        const t = makePipeline(config6());
-        const sent: Buffer[] = [];
-        let now = 1000;
-        for (const batch of batches(shuffled, cuts)) {
-          sent.push(...t.feed(batch.map((f) => mirror(f)), now));
-          now += 10;
-          assertBalanced(t.accounting());
-        }
-        assert.equal(sent.length, 1, 'one datagram out');
-        assert.deepEqual(Uint8Array.from(sent[0]), dg);
-        const a = t.accounting();
-        assert.equal(a.rx, count);
-        assert.equal(a.forwarded, 1);
-        assert.equal(a.reassembly.merged, count - 1);
-        assert.equal(a.reassembly.waiting, 0);
-        assert.equal(a.reassembly.reassembled, 1, 'an atomic fragment is reassembled alone');
-        assert.deepEqual(a.drops, {});
-        assert.equal(t.counter('ip6-reassembly.contexts'), 0, 'context released after the batch');
+      fc.property(scenario6, (sc) => {
+        // an atomic fragment is reassembled alone
+        assertReassembles(config6(), 'ip6-reassembly', sc, 1);
       }),
       { numRuns: 200 },
     );

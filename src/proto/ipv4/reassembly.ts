@@ -13,7 +13,7 @@ import type { PipelineContext } from '../../pipeline/context.js';
 import { PROTO_UDP, readL4 } from '../../pipeline/l4.js';
 import { readI32, readU16, readU32, writeU16 } from '../bytes.js';
 import { checksum } from '../checksum.js';
-import { ReassemblyNode } from '../reassembly.js';
+import { REASSEMBLY_COUNTERS, ReassemblyNode } from '../reassembly.js';
 import * as ip4 from './packet.js';
 
 const MAX_PAYLOAD = 65535 - ip4.MIN_HEADER_LENGTH;
@@ -33,28 +33,15 @@ const spec = defineNode({
     reassembled_truncated: 'reassembled datagram has a truncated UDP/TCP header',
     reassembled_udp_malformed: 'reassembled UDP length disagrees with the IP length',
   },
-  counters: {
-    waiting: 'fragments held, waiting for the rest of their datagram (gauge)',
-    merged: 'fragments merged into a reassembled datagram (besides the one that completed it)',
-    reassembled: 'datagrams reassembled',
-    contexts: 'datagrams under reassembly (gauge)',
-  },
+  counters: REASSEMBLY_COUNTERS,
 });
 
 export class Ip4Reassembly extends ReassemblyNode<typeof spec> {
   private readonly key = new Int32Array(KEY_WORDS);
 
   constructor(ctx: PipelineContext, maxDatagrams: number) {
-    const { e, c } = spec;
-    super(spec, ctx, maxDatagrams, KEY_WORDS, ip4.MAX_HEADER_LENGTH, {
-      timeout: e.reassembly_timeout,
-      evicted: e.reassembly_evicted,
-      overlap: e.frag_overlap,
-      waiting: c.waiting,
-      merged: c.merged,
-      reassembled: c.reassembled,
-      contexts: c.contexts,
-    });
+    const e = spec.e;
+    super(spec, ctx, maxDatagrams, KEY_WORDS, ip4.MAX_HEADER_LENGTH, { timeout: e.reassembly_timeout, evicted: e.reassembly_evicted, overlap: e.frag_overlap });
   }
 
   process(vec: PacketVector, frame: Uint16Array, count: number): void {

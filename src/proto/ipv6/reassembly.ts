@@ -17,7 +17,7 @@ import type { PacketVector } from '../../core/vector.js';
 import type { PipelineContext } from '../../pipeline/context.js';
 import { PROTO_UDP, readL4 } from '../../pipeline/l4.js';
 import { readI32, readU16, writeU16 } from '../bytes.js';
-import { Discard, ReassemblyNode } from '../reassembly.js';
+import { Discard, REASSEMBLY_COUNTERS, ReassemblyNode } from '../reassembly.js';
 import { Decode } from '../result.js';
 import * as ip6 from './packet.js';
 
@@ -41,12 +41,7 @@ const spec = defineNode({
     reassembled6_truncated: 'reassembled IPv6 datagram has a truncated UDP/TCP header',
     reassembled6_udp_malformed: 'reassembled UDP length disagrees with the IPv6 length',
   },
-  counters: {
-    waiting: 'fragments held, waiting for the rest of their datagram (gauge)',
-    merged: 'fragments merged into a reassembled datagram (besides the one that completed it)',
-    reassembled: 'datagrams reassembled',
-    contexts: 'datagrams under reassembly (gauge)',
-  },
+  counters: REASSEMBLY_COUNTERS,
 });
 
 export class Ip6Reassembly extends ReassemblyNode<typeof spec> {
@@ -54,16 +49,8 @@ export class Ip6Reassembly extends ReassemblyNode<typeof spec> {
   private readonly upper = ip6.createUpperLayer();
 
   constructor(ctx: PipelineContext, maxDatagrams: number) {
-    const { e, c } = spec;
-    super(spec, ctx, maxDatagrams, KEY_WORDS, MAX_UNFRAGMENTABLE, {
-      timeout: e.reassembly6_timeout,
-      evicted: e.reassembly6_evicted,
-      overlap: e.frag6_overlap,
-      waiting: c.waiting,
-      merged: c.merged,
-      reassembled: c.reassembled,
-      contexts: c.contexts,
-    });
+    const e = spec.e;
+    super(spec, ctx, maxDatagrams, KEY_WORDS, MAX_UNFRAGMENTABLE, { timeout: e.reassembly6_timeout, evicted: e.reassembly6_evicted, overlap: e.frag6_overlap });
   }
 
   process(vec: PacketVector, frame: Uint16Array, count: number): void {
