@@ -7,7 +7,9 @@
 #include <linux/bpf.h>
 #include <sys/syscall.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -20,6 +22,9 @@ inline int Bpf(int cmd, bpf_attr* attr) {
 inline void CopyBpfName(char* to, const char* name) {
   strncpy(to, name, BPF_OBJ_NAME_LEN - 1);
 }
+
+// Where a program runs: the XDP hook (struct xdp_md) or tc's ingress (struct __sk_buff).
+enum class Hook { kXdp, kTc };
 
 // Little-endian loads see network-order fields byte-swapped; these build the constants to match.
 inline int32_t Le16(uint8_t a, uint8_t b) { return a | b << 8; }
@@ -61,10 +66,11 @@ class Program {
   void StorePacket(uint8_t size, int16_t off, uint8_t src) { Store(size, kData, off, src); }
   // *(u64 *)(base + off) += src, atomically: counters shared by every CPU.
   void AtomicAdd(uint8_t base, int16_t off, uint8_t src) { Ins(BPF_STX | BPF_ATOMIC | BPF_DW, base, src, off, BPF_ADD); }
-  // data and data_end of struct xdp_md, from the context kept in `ctx`.
-  void LoadPointers(uint8_t ctx) {
-    Load(BPF_W, kData, ctx, 0);
-    Load(BPF_W, kEnd, ctx, 4);
+  // data and data_end of the hook's context (struct xdp_md or struct __sk_buff) kept in `ctx`.
+  void LoadPointers(uint8_t ctx, Hook hook = Hook::kXdp) {
+    bool xdp = hook == Hook::kXdp;
+    Load(BPF_W, kData, ctx, xdp ? offsetof(xdp_md, data) : offsetof(__sk_buff, data));
+    Load(BPF_W, kEnd, ctx, xdp ? offsetof(xdp_md, data_end) : offsetof(__sk_buff, data_end));
   }
   void LoadMap(uint8_t dst, int map_fd) {
     Ins(BPF_LD | BPF_DW | BPF_IMM, dst, BPF_PSEUDO_MAP_FD, 0, map_fd);
@@ -109,5 +115,43 @@ class Program {
   std::vector<size_t> places_;
   std::vector<std::pair<size_t, Label>> fixups_;
 };
+
+// Loads a program; when the verifier refuses it, the error carries the verifier's log.
+inline int LoadProgram(Napi::Env env, uint32_t type, const std::vector<bpf_insn>& code, const char* name, uint32_t flags) {
+  static const char kLicense[] = "Dual MIT/GPL";
+  bpf_attr p{};
+  p.prog_type = type;
+  p.insns = reinterpret_cast<uint64_t>(code.data());
+  p.insn_cnt = static_cast<uint32_t>(code.size());
+  p.license = reinterpret_cast<uint64_t>(kLicense);
+  p.prog_flags = flags;
+  CopyBpfName(p.prog_name, name);
+  int fd = Bpf(BPF_PROG_LOAD, &p);
+  if (fd >= 0) return fd;
+  int err = errno;
+  if (err != EACCES && err != EINVAL) ThrowErrno(env, "bpf(BPF_PROG_LOAD)", err);
+  std::vector<char> log(64 * 1024);
+  p.log_buf = reinterpret_cast<uint64_t>(log.data());
+  p.log_size = static_cast<uint32_t>(log.size());
+  p.log_level = 1;
+  Bpf(BPF_PROG_LOAD, &p);
+  Napi::Error e = Napi::Error::New(env, std::string("bpf(BPF_PROG_LOAD): ") + ErrnoName(err) + "\n" + log.data());
+  e.Set("syscall", Napi::String::New(env, "bpf(BPF_PROG_LOAD)"));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("errnoName", Napi::String::New(env, ErrnoName(err)));
+  throw e;
+}
+
+// Attaches a program to a device's hook through a BPF link: it stays attached while the link's
+// fd is open, so closing it (or the process ending) detaches it.
+inline int AttachLink(Napi::Env env, int prog_fd, uint32_t ifindex, uint32_t attach_type) {
+  bpf_attr l{};
+  l.link_create.prog_fd = static_cast<uint32_t>(prog_fd);
+  l.link_create.target_ifindex = ifindex;
+  l.link_create.attach_type = attach_type;
+  int fd = Bpf(BPF_LINK_CREATE, &l);
+  if (fd < 0) ThrowErrno(env, "bpf(BPF_LINK_CREATE)", errno);
+  return fd;
+}
 
 }  // namespace mg

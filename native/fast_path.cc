@@ -35,29 +35,43 @@ namespace mg {
 
 namespace {
 
-constexpr int kKeySize = 20, kActionSize = 40, kCounterSize = 24;
+constexpr int kKeySize = 20, kActionSize = 40, kCounterSize = 32;
 
 // Frame offsets: outer Ethernet, IPv4 (no options) and UDP, VXLAN, inner Ethernet, IPv4, UDP.
 constexpr int16_t kOuterSrc = 26, kOuterDport = 36, kVxlan = 42, kVni = 46, kInnerEth = 50, kInnerType = 62;
 constexpr int16_t kIp = 64, kIpLen = 66, kIpFrag = 70, kIpTtl = 72, kIpProto = 73, kIpSum = 74, kIpSrc = 76, kIpDst = 80;
 constexpr int16_t kUdp = 84, kUdpDport = 86, kUdpLen = 88, kUdpSum = 90, kHeadersEnd = 92;
+// What decapsulation takes off: everything between the outer Ethernet header and the inner IP
+// packet. A field at offset X before it is at X - kStrip after.
+constexpr int16_t kStrip = kIp - 14;
 
 // Action fields.
 constexpr int16_t kGeneration = 0, kAddr = 4, kPort = 8, kIpDelta = 10, kUdpDelta = 12, kMtu = 14, kDstMac = 16,
                   kSrcMac = 22, kIfindex = 28, kSlot = 32, kFlags = 36;
 constexpr int32_t kClearDf = 1, kDecrementTtl = 2;
 // Counter fields.
-constexpr int16_t kPackets = 0, kBytes = 8, kDfCleared = 16;
+constexpr int16_t kPackets = 0, kBytes = 8, kDfCleared = 16, kAborted = 24;
+// tc verdicts (tcx): on to the next program or the stack; dropped.
+constexpr int32_t kTcxNext = -1, kTcxDrop = 2;
 
 // Registers kept across helper calls.
 constexpr uint8_t kCtx = 6, kAction = 7, kLen = 8, kCounters = 9;
 // Stack: the flow key, and a 4-byte array key after it.
 constexpr int16_t kKeyAt = -24, kIndexAt = -4;
 
+// After a helper that may move the packet: the pointers again, and the stripped headers in reach.
+void EnsureHeaders(Program& p, Hook hook, Program::Label fail) {
+  p.LoadPointers(kCtx, hook);
+  p.MovReg(4, Program::kData);
+  p.Alu(BPF_ADD, 4, kHeadersEnd - kStrip);
+  p.JumpReg(BPF_JGT, 4, Program::kEnd, fail);
+}
+
 }  // namespace
 
-void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow) {
+void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow, Hook hook) {
   using P = Program;
+  Program::Label lost = p.NewLabel();
   // Switched on? r7 = the generation actions must carry.
   p.Ins(BPF_ST | BPF_MEM | BPF_W, P::kFp, 0, kIndexAt, 0);
   p.MovReg(2, P::kFp);
@@ -69,7 +83,7 @@ void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow) {
   p.Jump(BPF_JEQ, kAction, 0, slow);
 
   // The whole frame is in the first buffer (r9: its length with fragments), and holds every header.
-  p.LoadPointers(kCtx);
+  p.LoadPointers(kCtx, hook);
   p.MovReg(4, P::kData);
   p.AluReg(BPF_ADD, 4, kCounters);
   p.JumpReg(BPF_JGT, 4, P::kEnd, slow);
@@ -134,6 +148,18 @@ void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow) {
   p.MovReg(kAction, 0);
   p.Load(BPF_H, 5, kAction, kMtu);
   p.JumpReg(BPF_JGT, kLen, 5, slow);
+  // A TTL about to expire is the normal path's to drop and count.
+  Program::Label ttl_ok = p.NewLabel();
+  p.Load(BPF_B, 5, kAction, kFlags);
+  p.Alu(BPF_AND, 5, kDecrementTtl);
+  p.Jump(BPF_JEQ, 5, 0, ttl_ok);
+  p.LoadPointers(kCtx, hook);
+  p.MovReg(4, P::kData);
+  p.Alu(BPF_ADD, 4, kHeadersEnd);
+  p.JumpReg(BPF_JGT, 4, P::kEnd, slow);
+  p.LoadPacket(BPF_B, 5, kIpTtl);
+  p.Jump(BPF_JLE, 5, 1, slow);
+  p.Place(ttl_ok);
   // Its counters (r9).
   p.Load(BPF_W, 5, kAction, kSlot);
   p.Store(BPF_W, P::kFp, kIndexAt, 5);
@@ -144,12 +170,60 @@ void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow) {
   p.Jump(BPF_JEQ, 0, 0, slow);
   p.MovReg(kCounters, 0);
 
-  p.LoadPointers(kCtx);
-  p.MovReg(4, P::kData);
-  p.Alu(BPF_ADD, 4, kHeadersEnd);
-  p.JumpReg(BPF_JGT, 4, P::kEnd, slow);
+  // Off with the outer headers, VXLAN and the inner Ethernet header, keeping the outer Ethernet
+  // header's place: the inner IP packet follows it. Nothing is written before this succeeds, so
+  // a refusal leaves the frame as it came for the normal path.
+  p.MovReg(1, kCtx);
+  if (hook == Hook::kXdp) {
+    p.Mov(2, kStrip);
+    p.Call(BPF_FUNC_xdp_adjust_head);
+  } else {
+    p.Mov(2, -kStrip);
+    p.Mov(3, BPF_ADJ_ROOM_MAC);
+    p.Mov(4, 0);
+    p.Call(BPF_FUNC_skb_adjust_room);
+  }
+  p.Jump(BPF_JNE, 0, 0, slow);
+
+  // The UDP checksum follows the DNAT, and "none" (0) stays none.
+  if (hook == Hook::kXdp) {
+    EnsureHeaders(p, hook, lost);
+    Program::Label udp_done = p.NewLabel(), udp_store = p.NewLabel();
+    p.LoadPacket(BPF_H, 1, kUdpSum - kStrip);
+    p.Jump(BPF_JEQ, 1, 0, udp_done);
+    p.Alu(BPF_XOR, 1, 0xffff);
+    p.Load(BPF_H, 4, kAction, kUdpDelta);
+    p.AluReg(BPF_ADD, 1, 4);
+    p.Fold(1, 0);
+    p.Alu(BPF_XOR, 1, 0xffff);
+    p.Jump(BPF_JNE, 1, 0, udp_store);
+    p.Mov(1, 0xffff);  // a computed zero is sent as all ones (RFC 768)
+    p.Place(udp_store);
+    p.StorePacket(BPF_H, kUdpSum - kStrip, 1);
+    p.Place(udp_done);
+  } else {
+    // An skb may carry a checksum still to be completed by the device (CHECKSUM_PARTIAL, from a
+    // local sender) or the device's sum of the whole packet (CHECKSUM_COMPLETE): the kernel's
+    // helper updates whichever it holds. The IP header's own changes leave the sum unchanged.
+    const struct { int16_t at; int16_t action; uint8_t size; uint32_t flags; } changes[] = {
+        {kIpDst, kAddr, BPF_W, BPF_F_PSEUDO_HDR | 4},
+        {kUdpDport, kPort, BPF_H, 2},
+    };
+    for (const auto& c : changes) {
+      EnsureHeaders(p, hook, lost);
+      p.LoadPacket(c.size, 3, c.at - kStrip);
+      p.Load(c.size, 4, kAction, c.action);
+      p.MovReg(1, kCtx);
+      p.Mov(2, kUdpSum - kStrip);
+      p.Mov(5, BPF_F_MARK_MANGLED_0 | c.flags);
+      p.Call(BPF_FUNC_l4_csum_replace);
+      p.Jump(BPF_JNE, 0, 0, lost);
+    }
+  }
+
+  EnsureHeaders(p, hook, lost);
   // r1: the IP header checksum, updated as ~HC + Σ(~m + m') (RFC 1624 eqn. 3).
-  p.LoadPacket(BPF_H, 1, kIpSum);
+  p.LoadPacket(BPF_H, 1, kIpSum - kStrip);
   p.Alu(BPF_XOR, 1, 0xffff);
   p.Load(BPF_H, 5, kAction, kIpDelta);
   p.AluReg(BPF_ADD, 1, 5);
@@ -158,20 +232,17 @@ void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow) {
   p.MovReg(4, 5);
   p.Alu(BPF_AND, 4, kDecrementTtl);
   p.Jump(BPF_JEQ, 4, 0, keep_ttl);
-  p.LoadPacket(BPF_H, 4, kIpTtl);  // TTL in the low byte, protocol in the high one
-  p.MovReg(0, 4);
-  p.Alu(BPF_AND, 0, 0xff);
-  p.Jump(BPF_JLE, 0, 1, slow);  // the normal path drops it as expired; nothing is written yet
+  p.LoadPacket(BPF_H, 4, kIpTtl - kStrip);  // TTL in the low byte, protocol in the high one
   p.MovReg(0, 4);
   p.Alu(BPF_XOR, 0, 0xffff);
   p.AluReg(BPF_ADD, 1, 0);
   p.Alu(BPF_SUB, 4, 1);
   p.AluReg(BPF_ADD, 1, 4);
-  p.StorePacket(BPF_H, kIpTtl, 4);
+  p.StorePacket(BPF_H, kIpTtl - kStrip, 4);
   p.Place(keep_ttl);
   p.Alu(BPF_AND, 5, kClearDf);
   p.Jump(BPF_JEQ, 5, 0, keep_df);
-  p.LoadPacket(BPF_H, 4, kIpFrag);
+  p.LoadPacket(BPF_H, 4, kIpFrag - kStrip);
   p.MovReg(0, 4);
   p.Alu(BPF_AND, 0, Le16(0x40, 0));
   p.Jump(BPF_JEQ, 0, 0, keep_df);
@@ -180,51 +251,31 @@ void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow) {
   p.AluReg(BPF_ADD, 1, 0);
   p.Alu(BPF_AND, 4, 0xffff & ~Le16(0x40, 0));
   p.AluReg(BPF_ADD, 1, 4);
-  p.StorePacket(BPF_H, kIpFrag, 4);
+  p.StorePacket(BPF_H, kIpFrag - kStrip, 4);
   p.Mov(0, 1);
   p.AtomicAdd(kCounters, kDfCleared, 0);
   p.Place(keep_df);
   p.Fold(1, 0);
   p.Alu(BPF_XOR, 1, 0xffff);
-  p.StorePacket(BPF_H, kIpSum, 1);
+  p.StorePacket(BPF_H, kIpSum - kStrip, 1);
 
-  // DNAT: the backend's address and port; the UDP checksum follows, and "none" (0) stays none.
+  // DNAT: the backend's address and port.
   p.Load(BPF_W, 4, kAction, kAddr);
-  p.StorePacket(BPF_W, kIpDst, 4);
+  p.StorePacket(BPF_W, kIpDst - kStrip, 4);
   p.Load(BPF_H, 4, kAction, kPort);
-  p.StorePacket(BPF_H, kUdpDport, 4);
-  Program::Label udp_done = p.NewLabel(), udp_store = p.NewLabel();
-  p.LoadPacket(BPF_H, 1, kUdpSum);
-  p.Jump(BPF_JEQ, 1, 0, udp_done);
-  p.Alu(BPF_XOR, 1, 0xffff);
-  p.Load(BPF_H, 4, kAction, kUdpDelta);
-  p.AluReg(BPF_ADD, 1, 4);
-  p.Fold(1, 0);
-  p.Alu(BPF_XOR, 1, 0xffff);
-  p.Jump(BPF_JNE, 1, 0, udp_store);
-  p.Mov(1, 0xffff);  // a computed zero is sent as all ones (RFC 768)
-  p.Place(udp_store);
-  p.StorePacket(BPF_H, kUdpSum, 1);
-  p.Place(udp_done);
+  p.StorePacket(BPF_H, kUdpDport - kStrip, 4);
 
-  // The inner Ethernet header becomes the next hop's.
+  // The Ethernet header becomes the next hop's.
   p.Load(BPF_W, 4, kAction, kDstMac);
-  p.StorePacket(BPF_W, kInnerEth, 4);
+  p.StorePacket(BPF_W, 0, 4);
   p.Load(BPF_H, 4, kAction, kDstMac + 4);
-  p.StorePacket(BPF_H, kInnerEth + 4, 4);
+  p.StorePacket(BPF_H, 4, 4);
   p.Load(BPF_H, 4, kAction, kSrcMac);
-  p.StorePacket(BPF_H, kInnerEth + 6, 4);
+  p.StorePacket(BPF_H, 6, 4);
   p.Load(BPF_W, 4, kAction, kSrcMac + 2);
-  p.StorePacket(BPF_W, kInnerEth + 8, 4);
+  p.StorePacket(BPF_W, 8, 4);
 
-  // Off with the outer headers and VXLAN; then count and send.
-  Program::Label stripped = p.NewLabel();
-  p.MovReg(1, kCtx);
-  p.Mov(2, kInnerEth);
-  p.Call(BPF_FUNC_xdp_adjust_head);
-  p.Jump(BPF_JEQ, 0, 0, stripped);
-  p.Return(XDP_ABORTED);  // cannot happen: the frame is longer than what is taken off
-  p.Place(stripped);
+  // Count and send.
   p.Mov(0, 1);
   p.AtomicAdd(kCounters, kPackets, 0);
   p.AtomicAdd(kCounters, kBytes, kLen);
@@ -232,9 +283,124 @@ void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow) {
   p.Mov(2, 0);
   p.Call(BPF_FUNC_redirect);
   p.Ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+
+  // A frame the kernel refused to change after it was stripped cannot take the normal path: it
+  // is counted and dropped. (The helpers fail only without memory, after the strip unshared the
+  // frame; the bounds were checked before it.)
+  p.Place(lost);
+  p.Mov(0, 1);
+  p.AtomicAdd(kCounters, kAborted, 0);
+  p.Return(hook == Hook::kXdp ? XDP_ABORTED : kTcxDrop);
+}
+
+void EmitOuterChecks(Program& p, uint8_t ctx, Hook hook, const uint8_t* mac, uint32_t dst_addr, uint16_t port1,
+                     uint16_t port2, Program::Label fail) {
+  using P = Program;
+  constexpr int kEthLen = 14, kIpLen = 20, kUdpLen = 8;
+  constexpr uint8_t kTmp = 4, kVal = 5;
+  p.LoadPointers(ctx, hook);
+  // Bounds before any read: every header we look at is in the first buffer.
+  p.MovReg(kTmp, P::kData);
+  p.Alu(BPF_ADD, kTmp, kEthLen + kIpLen + kUdpLen);
+  p.JumpReg(BPF_JGT, kTmp, P::kEnd, fail);
+  if (mac) {  // addressed to us: the kernel would not deliver another host's frame either
+    p.LoadPacket(BPF_W, kVal, 0);
+    p.Jump(BPF_JNE, kVal, Le32(mac), fail, false);
+    p.LoadPacket(BPF_H, kVal, 4);
+    p.Jump(BPF_JNE, kVal, Le16(mac[4], mac[5]), fail);
+  }
+  p.LoadPacket(BPF_H, kVal, 12);
+  p.Jump(BPF_JNE, kVal, Le16(0x08, 0x00), fail);  // IPv4, untagged
+  p.LoadPacket(BPF_B, kVal, kEthLen);
+  p.Jump(BPF_JNE, kVal, 0x45, fail);  // version 4, no options
+  p.LoadPacket(BPF_B, kVal, kEthLen + 9);
+  p.Jump(BPF_JNE, kVal, 17, fail);  // UDP
+  p.LoadPacket(BPF_H, kVal, kEthLen + 6);
+  p.Alu(BPF_AND, kVal, Le16(0x3f, 0xff));  // MF and fragment offset
+  p.Jump(BPF_JNE, kVal, 0, fail);
+  if (dst_addr != 0) {
+    uint8_t a[4] = {uint8_t(dst_addr >> 24), uint8_t(dst_addr >> 16), uint8_t(dst_addr >> 8), uint8_t(dst_addr)};
+    p.LoadPacket(BPF_W, kVal, kEthLen + 16);
+    p.Jump(BPF_JNE, kVal, Le32(a), fail, false);
+  }
+  P::Label port_ok = p.NewLabel();
+  p.LoadPacket(BPF_H, kVal, kEthLen + kIpLen + 2);
+  p.Jump(BPF_JEQ, kVal, Le16(port1 >> 8, port1 & 0xff), port_ok);
+  p.Jump(BPF_JNE, kVal, Le16(port2 >> 8, port2 & 0xff), fail);
+  p.Place(port_ok);
+  // The IPv4 header checksum, which the kernel would verify: a bad one is left to the kernel,
+  // which drops and counts it (InCsumErrors).
+  p.MovReg(3, P::kData);
+  p.Alu(BPF_ADD, 3, kEthLen);
+  p.Mov(1, 0);
+  p.Mov(2, 0);
+  p.Mov(4, kIpLen);
+  p.Mov(5, 0);
+  p.Call(BPF_FUNC_csum_diff);  // the 32-bit sum of the header
+  p.Fold(0, 1);
+  p.Jump(BPF_JNE, 0, 0xffff, fail);
+}
+
+FastPathMaps FastPathMapsArg(const Napi::CallbackInfo& info, size_t i, uint16_t vxlan_port) {
+  Napi::Env env = info.Env();
+  if (!info[i].IsObject()) ThrowType(env, "fast must be {flowsFd, countersFd, controlFd}");
+  Napi::Object f = info[i].As<Napi::Object>();
+  auto fd = [&](const char* name) {
+    Napi::Value v = f.Get(name);
+    if (!v.IsNumber() || v.As<Napi::Number>().Int32Value() < 0) ThrowType(env, std::string("fast.") + name + " must be an fd");
+    return v.As<Napi::Number>().Int32Value();
+  };
+  FastPathMaps m;
+  m.flows = fd("flowsFd");
+  m.counters = fd("countersFd");
+  m.control = fd("controlFd");
+  m.vxlan_port = vxlan_port;
+  return m;
 }
 
 namespace {
+
+// ---- the tc program --------------------------------------------------------------------
+//
+// The fast path alone at the device's tc ingress hook (tcx, Linux 6.6), for devices where XDP is
+// not wanted or not possible: any driver, any MTU, and the egress device needs no XDP support of
+// its own, since what it is handed is an ordinary skb. Frames it does not forward go on to the
+// next program and the kernel's receive path, to the workers' sockets.
+
+// The largest frame the program pulls into reach when the device received it into pages.
+constexpr uint32_t kTcMaxFrame = 9216 + 14;
+// enum bpf_attach_type's BPF_TCX_INGRESS (Linux 6.6), which older uapi headers lack.
+constexpr uint32_t kTcxIngress = 46;
+
+std::vector<bpf_insn> BuildTcProgram(const FastPathMaps& m, uint32_t dst_addr) {
+  using P = Program;
+  Program p;
+  P::Label next = p.NewLabel(), linear = p.NewLabel();
+  p.MovReg(kCtx, P::kCtx);
+  // A frame that arrived VLAN-tagged (the device took the tag off), or for another host, is the
+  // kernel's to handle as it would.
+  p.Load(BPF_W, 5, kCtx, offsetof(__sk_buff, vlan_present));
+  p.Jump(BPF_JNE, 5, 0, next);
+  p.Load(BPF_W, 5, kCtx, offsetof(__sk_buff, pkt_type));
+  p.Jump(BPF_JNE, 5, 0, next);  // PACKET_HOST
+  // The whole frame within direct reach: pulled in when the device received it into pages.
+  p.Load(BPF_W, kCounters, kCtx, offsetof(__sk_buff, len));
+  p.Jump(BPF_JGT, kCounters, kTcMaxFrame, next);
+  p.LoadPointers(kCtx, Hook::kTc);
+  p.MovReg(4, P::kData);
+  p.AluReg(BPF_ADD, 4, kCounters);
+  p.JumpReg(BPF_JLE, 4, P::kEnd, linear);
+  p.MovReg(1, kCtx);
+  p.MovReg(2, kCounters);
+  p.Call(BPF_FUNC_skb_pull_data);
+  p.Jump(BPF_JNE, 0, 0, next);
+  p.Place(linear);
+  EmitOuterChecks(p, kCtx, Hook::kTc, nullptr, dst_addr, m.vxlan_port, m.vxlan_port, next);
+  EmitFastPath(p, m, next, Hook::kTc);
+  p.Place(next);
+  p.Return(kTcxNext);
+  return p.Finish();
+}
 
 FdGuard CreateMap(Napi::Env env, uint32_t type, uint32_t key, uint32_t value, uint32_t entries, uint32_t flags, const char* name) {
   bpf_attr a{};
@@ -291,11 +457,25 @@ Napi::Value FastPathPut(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// tcAttach(ifindex, dstAddr, vxlanPort, fast) -> linkFd: the fast path at the device's tc
+// ingress, attached while linkFd is open. fast: {flowsFd, countersFd, controlFd}.
+Napi::Value TcAttach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t ifindex = U32Arg(info, 0, "ifindex", INT32_MAX);
+  uint32_t dst = U32Arg(info, 1, "dstAddr", UINT32_MAX);
+  uint32_t port = U32Arg(info, 2, "vxlanPort", 65535);
+  FastPathMaps fast = FastPathMapsArg(info, 3, static_cast<uint16_t>(port));
+  std::vector<bpf_insn> code = BuildTcProgram(fast, dst);
+  FdGuard prog{LoadProgram(env, BPF_PROG_TYPE_SCHED_CLS, code, "mirrorgate_tc", 0)};
+  return Napi::Number::New(env, AttachLink(env, prog.fd, ifindex, kTcxIngress));
+}
+
 }  // namespace
 
 void InitFastPath(Napi::Env env, Napi::Object exports) {
   exports.Set("fastPathMaps", Napi::Function::New(env, FastPathMapsNew));
   exports.Set("fastPathPut", Napi::Function::New(env, FastPathPut));
+  exports.Set("tcAttach", Napi::Function::New(env, TcAttach));
 }
 
 }  // namespace mg

@@ -1,5 +1,6 @@
-// The XDP fast path (fast_path.cc): flows the gateway has already decided, forwarded inside the
-// XDP program. Shared with xdp.cc, which places it in the ingress program.
+// The fast path (fast_path.cc): flows the gateway has already decided, forwarded inside a BPF
+// program. xdp.cc places it in the XDP ingress program; fast_path.cc also builds it alone as a
+// tc ingress program.
 #pragma once
 
 #include "bpf.h"
@@ -14,9 +15,18 @@ struct FastPathMaps {
   uint16_t vxlan_port = 4789;
 };
 
+// {flowsFd, countersFd, controlFd} (from fastPathMaps) at argument i.
+FastPathMaps FastPathMapsArg(const Napi::CallbackInfo& info, size_t i, uint16_t vxlan_port);
+
+// Checks the outer headers of a tunnelled frame whose context is in `ctx`: untagged IPv4 without
+// options, not a fragment, UDP to port1 or port2, a valid header checksum, to dst_addr (0: any)
+// and, when `mac` is given, to that MAC. Frames that fail jump to `fail`.
+void EmitOuterChecks(Program& p, uint8_t ctx, Hook hook, const uint8_t* mac, uint32_t dst_addr, uint16_t port1,
+                     uint16_t port2, Program::Label fail);
+
 // Emits the fast path. On entry: r6 the context, r9 the frame's whole length (fragments
-// included), the outer Ethernet/IPv4/UDP headers checked. Frames it does not forward jump to
-// `slow` with r6 intact; forwarded ones leave the program (XDP_REDIRECT).
-void EmitFastPath(Program& p, const FastPathMaps& maps, Program::Label slow);
+// included), the outer headers checked (EmitOuterChecks). Frames it does not forward jump to
+// `slow` unchanged with r6 intact; forwarded ones leave the program (bpf_redirect's verdict).
+void EmitFastPath(Program& p, const FastPathMaps& maps, Program::Label slow, Hook hook);
 
 }  // namespace mg

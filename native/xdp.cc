@@ -45,8 +45,7 @@ using namespace mg;
 
 // ---- the program ---------------------------------------------------------------------
 
-constexpr int kEthLen = 14, kIpLen = 20, kUdpLen = 8;
-constexpr uint8_t kTmp = 4, kVal = 5, kSavedCtx = 6, kFrameLen = 9;
+constexpr uint8_t kSavedCtx = 6, kFrameLen = 9;
 
 // dstAddr 0 accepts any destination address; port2 may repeat port1. With `fast`, the fast path
 // (fast_path.cc) looks at every selected frame first.
@@ -61,48 +60,9 @@ std::vector<bpf_insn> BuildProgram(int map_fd, const uint8_t mac[6], uint32_t ds
   p.Call(BPF_FUNC_xdp_get_buff_len);
   p.Jump(BPF_JGT, 0, static_cast<int32_t>(max_frame), pass);
   p.MovReg(kFrameLen, 0);
-  p.LoadPointers(kSavedCtx);
-  // Bounds before any read: every header we look at is in the first buffer.
-  p.MovReg(kTmp, P::kData);
-  p.Alu(BPF_ADD, kTmp, kEthLen + kIpLen + kUdpLen);
-  p.JumpReg(BPF_JGT, kTmp, P::kEnd, pass);
-  // Addressed to us: the kernel would not deliver another host's frame either.
-  p.LoadPacket(BPF_W, kVal, 0);
-  p.Jump(BPF_JNE, kVal, Le32(mac), pass, false);
-  p.LoadPacket(BPF_H, kVal, 4);
-  p.Jump(BPF_JNE, kVal, Le16(mac[4], mac[5]), pass);
-  p.LoadPacket(BPF_H, kVal, 12);
-  p.Jump(BPF_JNE, kVal, Le16(0x08, 0x00), pass);  // IPv4, untagged
-  p.LoadPacket(BPF_B, kVal, kEthLen);
-  p.Jump(BPF_JNE, kVal, 0x45, pass);  // version 4, no options
-  p.LoadPacket(BPF_B, kVal, kEthLen + 9);
-  p.Jump(BPF_JNE, kVal, 17, pass);  // UDP
-  p.LoadPacket(BPF_H, kVal, kEthLen + 6);
-  p.Alu(BPF_AND, kVal, Le16(0x3f, 0xff));  // MF and fragment offset
-  p.Jump(BPF_JNE, kVal, 0, pass);
-  if (dst_addr != 0) {
-    uint8_t a[4] = {uint8_t(dst_addr >> 24), uint8_t(dst_addr >> 16), uint8_t(dst_addr >> 8), uint8_t(dst_addr)};
-    p.LoadPacket(BPF_W, kVal, kEthLen + 16);
-    p.Jump(BPF_JNE, kVal, Le32(a), pass, false);
-  }
-  P::Label port_ok = p.NewLabel();
-  p.LoadPacket(BPF_H, kVal, kEthLen + kIpLen + 2);
-  p.Jump(BPF_JEQ, kVal, Le16(port1 >> 8, port1 & 0xff), port_ok);
-  p.Jump(BPF_JNE, kVal, Le16(port2 >> 8, port2 & 0xff), pass);
-  p.Place(port_ok);
-  // The IPv4 header checksum, which the kernel would verify: a bad one is left to the kernel,
-  // which drops and counts it (InCsumErrors).
-  p.MovReg(3, P::kData);
-  p.Alu(BPF_ADD, 3, kEthLen);
-  p.Mov(1, 0);
-  p.Mov(2, 0);
-  p.Mov(4, kIpLen);
-  p.Mov(5, 0);
-  p.Call(BPF_FUNC_csum_diff);  // the 32-bit sum of the header
-  p.Fold(0, 1);
-  p.Jump(BPF_JNE, 0, 0xffff, pass);
+  EmitOuterChecks(p, kSavedCtx, Hook::kXdp, mac, dst_addr, port1, port2, pass);
   P::Label to_socket = p.NewLabel();
-  if (fast) EmitFastPath(p, *fast, to_socket);
+  if (fast) EmitFastPath(p, *fast, to_socket, Hook::kXdp);
   p.Place(to_socket);
   // bpf_redirect_map(map, rx_queue_index, XDP_PASS): the flags' low bits are what a queue
   // without a socket returns, so its frames go on to the kernel.
@@ -128,21 +88,8 @@ Napi::Value XdpAttach(const Napi::CallbackInfo& info) {
   uint32_t port2 = U32Arg(info, 5, "port2", 65535);
   uint32_t max_frame = U32Arg(info, 6, "maxFrame", 65535);
   if (queues == 0) ThrowType(env, "queues must be > 0");
-  FastPathMaps fast;
   bool with_fast = info.Length() > 7 && info[7].IsObject();
-  if (with_fast) {
-    Napi::Object f = info[7].As<Napi::Object>();
-    auto fd = [&](const char* name) {
-      Napi::Value v = f.Get(name);
-      if (!v.IsNumber() || v.As<Napi::Number>().Int32Value() < 0) ThrowType(env, std::string("fast.") + name + " must be an fd");
-      return v.As<Napi::Number>().Int32Value();
-    };
-    fast.flows = fd("flowsFd");
-    fast.counters = fd("countersFd");
-    fast.control = fd("controlFd");
-    fast.vxlan_port = static_cast<uint16_t>(port1);
-  }
-
+  FastPathMaps fast = with_fast ? FastPathMapsArg(info, 7, static_cast<uint16_t>(port1)) : FastPathMaps{};
   bpf_attr m{};
   m.map_type = BPF_MAP_TYPE_XSKMAP;
   m.key_size = 4;
@@ -153,38 +100,8 @@ Napi::Value XdpAttach(const Napi::CallbackInfo& info) {
   if (map.fd < 0) ThrowErrno(env, "bpf(BPF_MAP_CREATE)", errno);
 
   std::vector<bpf_insn> code = BuildProgram(map.fd, mac, dst, uint16_t(port1), uint16_t(port2), max_frame, with_fast ? &fast : nullptr);
-  static const char kLicense[] = "Dual MIT/GPL";
-  bpf_attr p{};
-  p.prog_type = BPF_PROG_TYPE_XDP;
-  p.insns = reinterpret_cast<uint64_t>(code.data());
-  p.insn_cnt = static_cast<uint32_t>(code.size());
-  p.license = reinterpret_cast<uint64_t>(kLicense);
-  p.prog_flags = BPF_F_XDP_HAS_FRAGS;
-  CopyBpfName(p.prog_name, "mirrorgate");
-  FdGuard prog{Bpf(BPF_PROG_LOAD, &p)};
-  if (prog.fd < 0) {
-    int err = errno;
-    if (err == EACCES || err == EINVAL) {  // the verifier refused it: its log says why
-      std::vector<char> log(64 * 1024);
-      p.log_buf = reinterpret_cast<uint64_t>(log.data());
-      p.log_size = static_cast<uint32_t>(log.size());
-      p.log_level = 1;
-      Bpf(BPF_PROG_LOAD, &p);
-      Napi::Error e = Napi::Error::New(env, std::string("bpf(BPF_PROG_LOAD): ") + ErrnoName(err) + "\n" + log.data());
-      e.Set("syscall", Napi::String::New(env, "bpf(BPF_PROG_LOAD)"));
-      e.Set("errno", Napi::Number::New(env, err));
-      e.Set("errnoName", Napi::String::New(env, ErrnoName(err)));
-      throw e;
-    }
-    ThrowErrno(env, "bpf(BPF_PROG_LOAD)", err);
-  }
-
-  bpf_attr l{};
-  l.link_create.prog_fd = static_cast<uint32_t>(prog.fd);
-  l.link_create.target_ifindex = ifindex;
-  l.link_create.attach_type = BPF_XDP;
-  FdGuard link{Bpf(BPF_LINK_CREATE, &l)};
-  if (link.fd < 0) ThrowErrno(env, "bpf(BPF_LINK_CREATE)", errno);
+  FdGuard prog{LoadProgram(env, BPF_PROG_TYPE_XDP, code, "mirrorgate", BPF_F_XDP_HAS_FRAGS)};
+  FdGuard link{AttachLink(env, prog.fd, ifindex, BPF_XDP)};
   // The link holds the program from here on.
   Napi::Object r = Napi::Object::New(env);
   r.Set("linkFd", link.release());

@@ -164,11 +164,18 @@ export const ConfigSchema = z.strictObject({
           frames: z.number().int().refine((v) => v >= 64 && v <= 65536 && (v & (v - 1)) === 0, 'expected a power of two in 64..65536').default(4096),
           /** Bytes per frame: 2048 takes frames up to 1792 bytes, 4096 up to 3840; longer ones take the socket path. */
           frameSize: field((v) => (v === 2048 || v === 4096 ? v : { error: `expected 2048 or 4096, got ${show(v)}` })).default(2048),
-          /**
-           * Forward flows already decided inside the XDP program (src/gateway/fast-path.ts):
-           * needs egress.mode packet. Their datagrams skip the sequence and template tracking.
-           */
-          fastPath: z.boolean().default(false),
+        })
+        .optional(),
+      /**
+       * Forward flows already decided inside a BPF program (src/gateway/fast-path.ts): needs
+       * egress.mode packet. Their datagrams skip the sequence and template tracking. hook tc: a
+       * tc ingress program on `interface` (Linux 6.6), with any driver, MTU and ingress mode;
+       * hook xdp: inside listen.xdp's program.
+       */
+      fastPath: z
+        .strictObject({
+          hook: z.enum(['tc', 'xdp']).default('tc'),
+          interface: z.string().min(1).max(15).optional(),
         })
         .optional(),
     })
@@ -282,6 +289,26 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): { config:
   return { config: { ...parsed.data, allowlist, allowlistSource } };
 }
 
+/** listen.fastPath against the ingress and egress it depends on. */
+function fastPathProblems(listen: Record<string, unknown>, egress: unknown): string[] {
+  const xdp = listen.xdp && typeof listen.xdp === 'object' ? (listen.xdp as Record<string, unknown>) : null;
+  if (xdp && 'fastPath' in xdp) return ['listen.xdp.fastPath: now listen.fastPath: { hook: xdp }'];
+  const f = listen.fastPath;
+  if (!f || typeof f !== 'object') return [];
+  const { hook = 'tc', interface: iface } = f as Record<string, unknown>;
+  const problems: string[] = [];
+  if (egress !== 'packet') problems.push(`listen.fastPath: needs egress.mode packet (the program writes each frame's next hop), got ${show(egress ?? 'raw')}`);
+  if (hook === 'xdp' && !xdp) problems.push('listen.fastPath.hook: xdp runs inside listen.xdp\'s program, and listen.xdp is not set');
+  if (hook === 'xdp' && xdp && iface !== undefined && iface !== xdp.interface) {
+    problems.push(`listen.fastPath.interface: hook xdp runs on listen.xdp.interface ${show(xdp.interface)}, got ${show(iface)}`);
+  }
+  if (hook === 'tc' && iface === undefined) problems.push('listen.fastPath.interface: required with hook tc (the device mirror packets arrive on)');
+  if (hook === 'tc' && xdp && iface === xdp.interface) {
+    problems.push(`listen.fastPath.hook: listen.xdp takes ${show(iface)}'s mirror packets before tc sees them; use hook xdp there`);
+  }
+  return problems;
+}
+
 /**
  * Checks that span fields, on the document as written, so they are reported together with the
  * schema's problems. Values the schema rejects are skipped here (it already said why).
@@ -301,9 +328,7 @@ function crossCheck(doc: unknown): string[] {
   });
 
   const egress = obj(c.egress).mode;
-  if (obj(obj(c.listen).xdp).fastPath === true && egress !== 'packet') {
-    problems.push(`listen.xdp.fastPath: needs egress.mode packet (the program writes each frame's next hop), got ${show(egress ?? 'raw')}`);
-  }
+  problems.push(...fastPathProblems(obj(c.listen), egress));
   const destFamily = new Map<string, 4 | 6 | 0>();
   for (const [name, raw] of Object.entries(obj(c.destinations))) {
     const d = obj(raw);

@@ -55,10 +55,10 @@ export function createMetrics(gw: Gateway): client.Registry {
   simple('mirrorgate_reassembly_waiting_fragments', 'Fragments held for reassembly', ['ip4-reassembly.waiting', 'ip6-reassembly.waiting'], 'gauge');
   simple('mirrorgate_reassembled_datagrams_total', 'Datagrams reassembled from inner fragments', ['ip4-reassembly.reassembled', 'ip6-reassembly.reassembled']);
   simple('mirrorgate_fragments_created_total', 'Fragments made to fit the egress MTU', 'mtu.fragments');
-  simple('mirrorgate_fast_path_packets_total', 'Received packets the XDP fast path forwarded itself (listen.xdp.fastPath); included in the received and forwarded totals', 'node.xdp-fast-path.packets');
-  simple('mirrorgate_fast_path_flows_installed_total', 'Flows the XDP fast path took over, once per generation', 'fast-path.flows_installed');
-  simple('mirrorgate_fast_path_proposals_refused_total', 'Flows proposed to the XDP fast path and left on the normal path (no next hop, stale configuration, full)', 'fast-path.proposals_refused');
-  simple('mirrorgate_fast_path_generations_total', 'Times the XDP fast path forgot its flows (reload, health, next hop, periodic refresh)', 'fast-path.generations');
+  simple('mirrorgate_fast_path_packets_total', 'Received packets the fast path forwarded itself (listen.fastPath); included in the received and forwarded totals', 'node.fast-path.packets');
+  simple('mirrorgate_fast_path_flows_installed_total', 'Flows the fast path took over, once per generation', 'fast-path.flows_installed');
+  simple('mirrorgate_fast_path_proposals_refused_total', 'Flows proposed to the fast path and left on the normal path (no next hop, stale configuration, full)', 'fast-path.proposals_refused');
+  simple('mirrorgate_fast_path_generations_total', 'Times the fast path forgot its flows (reload, health, next hop, periodic refresh)', 'fast-path.generations');
 
   new client.Counter({
     name: 'mirrorgate_drops_total',

@@ -89,7 +89,7 @@ export interface Tables {
   destinations: Destination[];
   egressMode: 'raw' | 'packet' | 'udp';
   reassembly: { maxDatagrams: number; timeoutMs: number };
-  /** listen.xdp.fastPath: workers propose the flows they forward to eligible destinations. */
+  /** listen.fastPath: workers propose the flows they forward to eligible destinations. */
   fastPath: boolean;
 }
 
@@ -232,7 +232,7 @@ export function compileTables(config: Config, generation = 1, slots: BackendSlot
     destinations,
     egressMode: config.egress.mode,
     reassembly: config.reassembly,
-    fastPath: config.listen.xdp?.fastPath === true && config.egress.mode === 'packet',
+    fastPath: config.listen.fastPath !== undefined && config.egress.mode === 'packet',
   };
 }
 

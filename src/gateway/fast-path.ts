@@ -1,9 +1,10 @@
 /**
- * The XDP fast path's control, in the main thread (listen.xdp.fastPath). Workers propose the
- * flows they forward to destinations whose treatment never varies (pipeline/fast-learn.ts); this
- * writes each one's action into the program's flow map (native/fast_path.cc), and from then on
- * the program forwards that flow's packets itself: decapsulated, DNATed, with the next hop's
- * Ethernet header, out of the egress device, without a copy to user space or a send.
+ * The fast path's control, in the main thread (listen.fastPath). Workers propose the flows they
+ * forward to destinations whose treatment never varies (pipeline/fast-learn.ts); this writes each
+ * one's action into the program's flow map (native/fast_path.cc), and from then on the program,
+ * at the XDP or the tc ingress hook, forwards that flow's packets itself: decapsulated, DNATed,
+ * with the next hop's Ethernet header, out of the egress device, without a copy to user space or
+ * a send.
  *
  * Actions hold for one generation. A new one starts whenever something that decided them may
  * have changed (a reload, a backend's health, a next hop), every REFRESH_MS so the packet path
@@ -47,6 +48,7 @@ const EXPORTERS = 4096;
  */
 const TX_SLACK = 256;
 const OWNER_FIELDS = 4;
+const FOLDED_FIELDS = 4;
 
 /** The fast path's counters, named as the workers name theirs, plus its own. */
 const Name = {
@@ -57,9 +59,10 @@ const Name = {
   txBytes: 'tx.bytes',
   direct: 'tx.direct',
   dfCleared: 'mtu.df_cleared',
-  nodePackets: 'node.xdp-fast-path.packets',
+  nodePackets: 'node.fast-path.packets',
+  aborted: 'drop.fast_path_aborted',
   txErrors: 'tx.errors',
-  notSent: 'tx.errors_xdp_redirect',
+  notSent: 'tx.errors_redirect',
   queueFull: 'tx.errors_egress_full',
   installed: 'fast-path.flows_installed',
   refused: 'fast-path.proposals_refused',
@@ -80,6 +83,7 @@ interface Retiring {
 }
 
 export interface FastPathView {
+  hook: 'xdp' | 'tc';
   generation: number;
   /** Flows installed in this generation. */
   flows: number;
@@ -109,17 +113,20 @@ export class FastPath {
   private readonly egress = new Map<number, Egress>();
   /** Devices that did not transmit what the program redirected to them: never used again. */
   private readonly refusing = new Set<number>();
-  /** Per slot: packets, bytes and DF clears already folded. */
-  private readonly folded = new Float64Array(MAX_FLOWS * 3);
-  private readonly read: SlotCounts = { packets: 0, bytes: 0, dfCleared: 0 };
+  /** Per slot: packets, bytes, DF clears and aborted frames already folded. */
+  private readonly folded = new Float64Array(MAX_FLOWS * FOLDED_FIELDS);
+  private readonly read: SlotCounts = { packets: 0, bytes: 0, dfCleared: 0, aborted: 0 };
   private readonly key = new Uint8Array(KEY_BYTES);
   private readonly action = new Uint8Array(ACTION_BYTES);
   private readonly timer: NodeJS.Timeout;
   private warnedPut = false;
 
   /** @throws SocketError when the kernel refuses the maps. */
-  constructor(private readonly log: Logger) {
-    this.maps = new FastPathMaps(MAX_FLOWS, MAX_FLOWS);
+  constructor(
+    private readonly log: Logger,
+    readonly hook: 'xdp' | 'tc',
+  ) {
+    this.maps = new FastPathMaps(MAX_FLOWS, MAX_FLOWS, hook === 'tc' ? 'MG_ERR_TC' : 'MG_ERR_XDP');
     for (let s = MAX_FLOWS - 1; s >= 0; s--) this.free.push(s);
     const layout = new CounterLayout();
     this.slot = Object.fromEntries(Object.entries(Name).map(([k, name]) => [k, layout.slot(name)])) as Record<keyof typeof Name, number>;
@@ -136,7 +143,7 @@ export class FastPath {
   }
 
   get view(): FastPathView {
-    return { generation: this.generation, flows: this.installed.size, paused: this.paused };
+    return { hook: this.hook, generation: this.generation, flows: this.installed.size, paused: this.paused };
   }
 
   /**
@@ -178,7 +185,7 @@ export class FastPath {
       } catch (err) {
         this.free.push(slot);
         this.counters.values[this.slot.refused]++;
-        if (!this.warnedPut) this.log.warn({ err: (err as Error).message }, 'XDP fast path: a flow could not be installed; its packets keep the normal path');
+        if (!this.warnedPut) this.log.warn({ err: (err as Error).message }, 'fast path: a flow could not be installed; its packets keep the normal path');
         this.warnedPut = true;
         continue;
       }
@@ -264,7 +271,7 @@ export class FastPath {
       this.counters.values[this.slot.notSent] += shortfall;
       this.log.error(
         { device: e.dev, redirected, sent, dropped, lost: shortfall },
-        `XDP fast path: ${e.dev} did not transmit the frames redirected to it, so its flows keep the normal path from now on (a veth takes them only when its peer has GRO on or an XDP program; a NIC needs XDP transmit queues)`,
+        `fast path: ${e.dev} did not transmit the frames redirected to it, so its flows keep the normal path from now on${this.hook === 'xdp' ? ' (from XDP, a veth takes them only when its peer has GRO on or an XDP program; a NIC needs XDP transmit queues)' : ''}`,
       );
       this.invalidate();
     }
@@ -282,18 +289,22 @@ export class FastPath {
 
   private foldSlot(s: number, now: number): void {
     const c = this.maps.read(s, this.read);
-    const packets = c.packets - this.folded[s * 3];
-    if (packets === 0) return;
-    const bytes = c.bytes - this.folded[s * 3 + 1];
-    const dfCleared = c.dfCleared - this.folded[s * 3 + 2];
-    this.folded[s * 3] = c.packets;
-    this.folded[s * 3 + 1] = c.bytes;
-    this.folded[s * 3 + 2] = c.dfCleared;
+    const f = s * FOLDED_FIELDS;
+    const packets = c.packets - this.folded[f];
+    const aborted = c.aborted - this.folded[f + 3];
+    if (packets === 0 && aborted === 0) return;
+    const bytes = c.bytes - this.folded[f + 1];
+    const dfCleared = c.dfCleared - this.folded[f + 2];
+    this.folded[f] = c.packets;
+    this.folded[f + 1] = c.bytes;
+    this.folded[f + 2] = c.dfCleared;
+    this.folded[f + 3] = c.aborted;
 
     const v = this.counters.values;
     const n = this.slot;
     this.counters.beginBatch();
-    v[n.rx] += packets;
+    v[n.rx] += packets + aborted;
+    v[n.aborted] += aborted;
     v[n.rxBytes] += bytes + TUNNEL_PAYLOAD_EXTRA * packets;
     v[n.forwarded] += packets;
     v[n.txPackets] += packets;

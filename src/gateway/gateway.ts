@@ -14,6 +14,7 @@ import { Counters, CounterLayout, sumSnapshots } from '../core/counters.js';
 import type { PacketTrace } from '../core/trace.js';
 import type { TraceFilter } from '../core/trace-filter.js';
 import { loadError, nativeAvailable, PacketSender, RawSender, rcvbufAdvice } from '../io/native/index.js';
+import { TcProgram } from '../io/native/tc.js';
 import { readInterface, readXdpDrops, XdpProgram, type XdpInterface } from '../io/native/xdp.js';
 import { accountingFrom, type Accounting } from '../pipeline/accounting.js';
 import { BACKEND_SLOTS, type SharedState } from '../pipeline/build.js';
@@ -86,8 +87,10 @@ export class Gateway {
   private xdp: { iface: XdpInterface; program: XdpProgram } | null = null;
   /** Kernel drops at XDP sockets the workers have closed. */
   private closedXdpDrops = 0;
-  /** listen.xdp.fastPath: flows the XDP program forwards itself. */
+  /** listen.fastPath: flows a BPF program forwards itself, in the XDP program or at tc ingress. */
   private fast: FastPath | null = null;
+  /** listen.fastPath hook tc: its program. */
+  private tc: { iface: string; program: TcProgram } | null = null;
 
   private constructor(
     private readonly options: GatewayOptions,
@@ -158,11 +161,17 @@ export class Gateway {
     });
     try {
       const x = config.listen.xdp;
+      const f = config.listen.fastPath;
+      if (f) gw.fast = new FastPath(gw.log, f.hook);
       if (x) {
         const iface = readInterface(x.interface);
         const ports = [config.listen.port, config.listen.genevePort];
-        if (x.fastPath) gw.fast = new FastPath(gw.log);
-        gw.xdp = { iface, program: new XdpProgram({ iface, address: config.listen.address, ports, frameSize: x.frameSize, fast: gw.fast?.maps }) };
+        const fast = f?.hook === 'xdp' ? gw.fast?.maps : undefined;
+        gw.xdp = { iface, program: new XdpProgram({ iface, address: config.listen.address, ports, frameSize: x.frameSize, fast }) };
+      }
+      if (f?.hook === 'tc' && gw.fast) {
+        const iface = readInterface(f.interface!, 'listen.fastPath.interface', 'MG_ERR_TC');
+        gw.tc = { iface: iface.name, program: new TcProgram({ iface, address: config.listen.address, vxlanPort: config.listen.port, fast: gw.fast.maps }) };
       }
       await gw.spawnWorkers();
       gw.syncHealth(config);
@@ -178,7 +187,14 @@ export class Gateway {
       throw err;
     }
     gw.log.info(
-      { listen: `${config.listen.address}:${config.listen.port}`, ingress: gw.xdp ? `xdp on ${gw.xdp.iface.name}${gw.fast ? ' with fast path' : ''}` : 'sockets', workers: gw.workers.length, egress: config.egress.mode, config: gw.configPath },
+      {
+        listen: `${config.listen.address}:${config.listen.port}`,
+        ingress: gw.xdp ? `xdp on ${gw.xdp.iface.name}` : 'sockets',
+        ...(gw.fast ? { fastPath: `${gw.fast.hook} on ${gw.tc?.iface ?? gw.xdp?.iface.name}` } : {}),
+        workers: gw.workers.length,
+        egress: config.egress.mode,
+        config: gw.configPath,
+      },
       'gateway running',
     );
     return gw;
@@ -348,7 +364,7 @@ export class Gateway {
     return all;
   }
 
-  /** The XDP fast path's state; null when it is off. */
+  /** The fast path's state; null when it is off. */
   fastPath(): FastPathView | null {
     return this.fast?.view ?? null;
   }
@@ -423,6 +439,7 @@ export class Gateway {
     this.stopping ??= (async () => {
       // Without the program, frames arrive at the sockets the workers drain before they stop.
       this.xdp?.program.close();
+      this.tc?.program.close();
       this.fast?.close();
       const live = this.workers.filter((w) => !w.stopped);
       const exits = live.map((w) => new Promise<void>((r) => (w.stopped ? r() : w.worker.once('exit', () => r()))));
@@ -474,6 +491,7 @@ function restartOnlyChanges(a: Config, b: Config): string[] {
   if (a.listen.address !== b.listen.address) changed.push('listen.address');
   if (a.listen.port !== b.listen.port) changed.push('listen.port');
   if (JSON.stringify(a.listen.xdp) !== JSON.stringify(b.listen.xdp)) changed.push('listen.xdp');
+  if (JSON.stringify(a.listen.fastPath) !== JSON.stringify(b.listen.fastPath)) changed.push('listen.fastPath');
   if (a.workers !== b.workers) changed.push('workers');
   if (a.reassembly.maxDatagrams !== b.reassembly.maxDatagrams) changed.push('reassembly.maxDatagrams');
   if (a.egress.mode !== b.egress.mode) changed.push('egress.mode');

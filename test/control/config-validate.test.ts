@@ -238,17 +238,41 @@ describe('validateConfig: one line per problem, naming the field', () => {
       [(c) => (c.listen = { xdp: { interface: 'eth0', frames: 1000 } }), 'listen.xdp.frames: expected a power of two in 64..65536'],
       [(c) => (c.listen = { xdp: { interface: 'eth0', frameSize: 3000 } }), 'listen.xdp.frameSize: expected 2048 or 4096, got 3000'],
       [(c) => (c.listen = { xdp: {} }), 'listen.xdp.interface: required (expected string)'],
-      [(c) => (c.listen = { xdp: { interface: 'eth0', fastPath: true } }), 'listen.xdp.fastPath: needs egress.mode packet (the program writes each frame\'s next hop), got "raw"'],
-      [(c) => (c.listen = { xdp: { interface: 'eth0', fastPath: 'yes' } }), 'listen.xdp.fastPath: expected boolean, got "yes"'],
+      [(c) => (c.listen = { fastPath: { interface: 'eth0' } }), 'listen.fastPath: needs egress.mode packet (the program writes each frame\'s next hop), got "raw"'],
+      [(c) => ((c.listen = { fastPath: { hook: 'bpf', interface: 'eth0' } }), (c.egress = { mode: 'packet' })), 'listen.fastPath.hook: expected one of "tc" | "xdp", got "bpf"'],
+      [(c) => ((c.listen = { fastPath: {} }), (c.egress = { mode: 'packet' })), 'listen.fastPath.interface: required with hook tc (the device mirror packets arrive on)'],
+      [(c) => ((c.listen = { fastPath: { hook: 'xdp' } }), (c.egress = { mode: 'packet' })), 'listen.fastPath.hook: xdp runs inside listen.xdp\'s program, and listen.xdp is not set'],
+      [
+        (c) => ((c.listen = { xdp: { interface: 'eth0' }, fastPath: { hook: 'xdp', interface: 'eth1' } }), (c.egress = { mode: 'packet' })),
+        'listen.fastPath.interface: hook xdp runs on listen.xdp.interface "eth0", got "eth1"',
+      ],
+      [
+        (c) => ((c.listen = { xdp: { interface: 'eth0' }, fastPath: { interface: 'eth0' } }), (c.egress = { mode: 'packet' })),
+        'listen.fastPath.hook: listen.xdp takes "eth0"\'s mirror packets before tc sees them; use hook xdp there',
+      ],
     ];
     for (const [mutate, line] of cases) assert.deepEqual(problems(mutate), [line]);
   });
 
   test('listen.xdp is off unless asked for; its ring takes defaults', () => {
     assert.equal(config().listen.xdp, undefined);
-    assert.deepEqual(config((c) => (c.listen = { xdp: { interface: 'eth0' } })).listen.xdp, { interface: 'eth0', frames: 4096, frameSize: 2048, fastPath: false });
-    const fast = config((c) => ((c.listen = { xdp: { interface: 'eth0', fastPath: true } }), (c.egress = { mode: 'packet' })));
-    assert.equal(fast.listen.xdp?.fastPath, true);
+    assert.deepEqual(config((c) => (c.listen = { xdp: { interface: 'eth0' } })).listen.xdp, { interface: 'eth0', frames: 4096, frameSize: 2048 });
+  });
+
+  test('listen.fastPath is off unless asked for; its hook is tc unless it says xdp', () => {
+    assert.equal(config().listen.fastPath, undefined);
+    const tc = config((c) => ((c.listen = { fastPath: { interface: 'eth0' } }), (c.egress = { mode: 'packet' })));
+    assert.deepEqual(tc.listen.fastPath, { hook: 'tc', interface: 'eth0' });
+    const xdp = config((c) => ((c.listen = { xdp: { interface: 'eth0' }, fastPath: { hook: 'xdp' } }), (c.egress = { mode: 'packet' })));
+    assert.deepEqual(xdp.listen.fastPath, { hook: 'xdp' });
+    // tc on another device than XDP's: mirror packets may arrive on both.
+    const both = config((c) => ((c.listen = { xdp: { interface: 'eth0' }, fastPath: { interface: 'eth1' } }), (c.egress = { mode: 'packet' })));
+    assert.deepEqual(both.listen.fastPath, { hook: 'tc', interface: 'eth1' });
+  });
+
+  test('the old listen.xdp.fastPath says where it went', () => {
+    const got = problems((c) => ((c.listen = { xdp: { interface: 'eth0', fastPath: true } }), (c.egress = { mode: 'packet' })));
+    assert.ok(got.includes('listen.xdp.fastPath: now listen.fastPath: { hook: xdp }'), got.join('\n'));
   });
 
   test('a document that is not a mapping', () => {

@@ -1,22 +1,26 @@
 /**
  * Runs inside the gateway namespace for fast-path.test.ts: creates the fast path's maps, attaches
- * the XDP program with them to `dev`, installs the test's flows, opens an AF_XDP socket on queue
- * 0, has scapy send the test's frames from the peer namespace, and prints, as one JSON line, the
- * tags that reached the socket (the normal path) and each slot's counters.
+ * the program with them to `dev` at `hook` (xdp or tc), installs the test's flows, opens the
+ * normal path's receiver (an AF_XDP socket on queue 0 for xdp, a UDP socket on 4789 for tc), has
+ * scapy send the test's frames from the peer namespace, and prints, as one JSON line, the tags
+ * that reached the receiver (the normal path) and each slot's counters.
  *
- *   fast-path-agent <dev> <peerNs> <peerDev> <generation> <flows JSON> <scapy script>
+ *   fast-path-agent <hook> <dev> <peerNs> <peerDev> <generation> <flows JSON> <scapy script>
  *
  * flows: [{ key: FlowKey, action: FlowAction without generation, with `egress` (a device name)
  * and `dstMac` as text, and its own `generation` }]
  */
 import { execFileSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ipv4ToNumber } from '../../src/core/prefix-set.js';
-import { ACTION_BYTES, encodeAction, encodeKey, FastPathMaps, KEY_BYTES } from '../../src/io/native/fast-path.js';
+import { ACTION_BYTES, encodeAction, encodeKey, FastPathMaps, KEY_BYTES, type SlotCounts } from '../../src/io/native/fast-path.js';
+import { TcProgram } from '../../src/io/native/tc.js';
 import { readInterface, XdpProgram, XdpReceiver } from '../../src/io/native/xdp.js';
 import { macFromText } from '../../src/proto/ethernet/packet.js';
 import { SYSTEM_PYTHON } from '../proto/scapy.js';
 
-const [dev, peerNs, peerDev, generation, flowsJson, script] = process.argv.slice(2);
+const [hook, dev, peerNs, peerDev, generation, flowsJson, script] = process.argv.slice(2);
 const SLOT = 2048;
 const TAG = /T:[a-w0-9-]+/;
 
@@ -25,10 +29,30 @@ interface TestFlow {
   action: { addr: string; port: number; mtu: number; dstMac: string; egress: string; slot: number; flags: number; generation: number };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const iface = readInterface(dev);
   const maps = new FastPathMaps(1024, 16);
-  const program = new XdpProgram({ iface, address: '0.0.0.0', ports: [4789, 6081], frameSize: SLOT, fast: maps });
+  const tagOf = (b: Uint8Array) => TAG.exec(Buffer.from(b).toString('latin1'))?.[0] ?? '?';
+  const got = { normal: [] as string[], counters: [] as SlotCounts[] };
+  let detach: () => void;
+  let drain = () => {};
+  if (hook === 'xdp') {
+    const program = new XdpProgram({ iface, address: '0.0.0.0', ports: [4789, 6081], frameSize: SLOT, fast: maps });
+    const xsk = new XdpReceiver({ iface, queue: 0, mapFd: program.mapFd, frames: 256, frameSize: SLOT });
+    const arena = new Uint8Array(64 * SLOT);
+    const lengths = new Uint32Array(64);
+    drain = () => {
+      for (let n = xsk.recv(arena, SLOT, 64, lengths); n > 0; n = xsk.recv(arena, SLOT, 64, lengths)) {
+        for (let i = 0; i < n; i++) got.normal.push(tagOf(arena.subarray(i * SLOT, i * SLOT + lengths[i])));
+      }
+    };
+    detach = () => (xsk.close(), program.close());
+  } else {
+    const program = new TcProgram({ iface, address: '0.0.0.0', vxlanPort: 4789, fast: maps });
+    const socket = createSocket('udp4').on('message', (m) => got.normal.push(tagOf(m)));
+    await new Promise<void>((resolve) => socket.bind(4789, resolve));
+    detach = () => (socket.close(), program.close());
+  }
   for (const f of JSON.parse(flowsJson) as TestFlow[]) {
     const k = f.key;
     const key = { outerSrc: ipv4ToNumber(k.outerSrc), vni: k.vni, src: ipv4ToNumber(k.src), dst: ipv4ToNumber(k.dst), srcPort: k.srcPort, dstPort: k.dstPort };
@@ -38,23 +62,13 @@ function main(): void {
     maps.put(encodeKey(key, new Uint8Array(KEY_BYTES)), encodeAction(key, action, new Uint8Array(ACTION_BYTES)));
   }
   maps.generation = Number(generation);
-  const xsk = new XdpReceiver({ iface, queue: 0, mapFd: program.mapFd, frames: 256, frameSize: SLOT });
-  const arena = new Uint8Array(64 * SLOT);
-  const lengths = new Uint32Array(64);
-  const got = { xsk: [] as string[], counters: [] as { packets: number; bytes: number; dfCleared: number }[] };
-  const drain = () => {
-    for (let n = xsk.recv(arena, SLOT, 64, lengths); n > 0; n = xsk.recv(arena, SLOT, 64, lengths)) {
-      for (let i = 0; i < n; i++) got.xsk.push(TAG.exec(Buffer.from(arena.subarray(i * SLOT, i * SLOT + lengths[i])).toString('latin1'))?.[0] ?? '?');
-    }
-  };
   execFileSync('ip', ['netns', 'exec', peerNs, SYSTEM_PYTHON, '-c', `from scapy.all import *\nconf.verb = 0\nIFACE = ${JSON.stringify(peerDev)}\n${script}`], { timeout: 20_000 });
-  const until = Date.now() + 300; // the frames cross a veth: give its receive thread time
-  while (Date.now() < until) drain();
-  for (let s = 0; s < 16; s++) got.counters.push(maps.read(s, { packets: 0, bytes: 0, dfCleared: 0 }));
-  xsk.close();
-  program.close();
+  // The frames cross a veth: give its receive thread (and the socket's event loop) time.
+  for (const until = Date.now() + 300; Date.now() < until; await sleep(5)) drain();
+  for (let s = 0; s < 16; s++) got.counters.push(maps.read(s, { packets: 0, bytes: 0, dfCleared: 0, aborted: 0 }));
+  detach();
   maps.close();
   process.stdout.write(`${JSON.stringify(got)}\n`);
 }
 
-main();
+await main();

@@ -1,10 +1,11 @@
 /**
- * The XDP fast path against the kernel: VXLAN frames built by scapy cross a veth into the gateway
- * namespace, whose XDP program forwards the flows it has actions for out of a second veth into a
- * collector namespace, where tcpdump records them and tshark dissects and checks them. Every
- * frame the fast path must not forward (no action, an old generation, too long for the MTU, a bad
- * inner checksum, truncated, an expiring TTL, a VLAN tag) must reach the AF_XDP socket instead,
- * for the normal path to handle, and the counters must count exactly what was forwarded.
+ * The fast path against the kernel, at both hooks: VXLAN frames built by scapy cross a veth into
+ * the gateway namespace, whose program (in the XDP ingress program, or alone at tc ingress)
+ * forwards the flows it has actions for out of a second veth into a collector namespace, where
+ * tcpdump records them and tshark dissects and checks them. Every frame the fast path must not
+ * forward (no action, an old generation, too long for the MTU, a bad inner checksum, truncated,
+ * an expiring TTL, a VLAN tag) must reach the normal path's receiver instead (the AF_XDP socket,
+ * or the UDP socket behind tc), and the counters must count exactly what was forwarded.
  * The gateway side runs in fast-path-agent.ts.
  */
 import assert from 'node:assert/strict';
@@ -14,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { ActionFlag } from '../../src/io/native/fast-path.js';
+import { ActionFlag, type SlotCounts } from '../../src/io/native/fast-path.js';
 import { loadError, nativeAvailable } from '../../src/io/native/index.js';
 import { isRoot } from './native/helpers.js';
 
@@ -60,7 +61,7 @@ function dissect(pcap: string): Seen[] {
   });
 }
 
-describe('XDP fast path', { skip, timeout: 120_000 }, () => {
+for (const hook of ['xdp', 'tc'] as const) describe(`fast path at the ${hook} hook`, { skip, timeout: 120_000 }, () => {
   let gwMac = '';
   let sinkMac = '';
   let egressMac = '';
@@ -99,7 +100,7 @@ describe('XDP fast path', { skip, timeout: 120_000 }, () => {
   });
 
   /** Runs the agent with `flows` and `generation` while tcpdump records the collector side. */
-  async function run(generation: number, flows: object[], script: string): Promise<{ xsk: string[]; counters: { packets: number; bytes: number; dfCleared: number }[]; seen: Seen[] }> {
+  async function run(generation: number, flows: object[], script: string): Promise<{ normal: string[]; counters: SlotCounts[]; seen: Seen[] }> {
     const pcap = join(dir, `sink-${generation}-${Date.now()}.pcap`);
     // Immediate mode: without it, frames wait in the capture ring for a block timeout and a quick stop loses them.
     const dump = spawn('ip', ['netns', 'exec', SINK, 'tcpdump', '--immediate-mode', '-U', '-n', '-i', 'e1', '-w', pcap, 'udp'], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -110,7 +111,7 @@ describe('XDP fast path', { skip, timeout: 120_000 }, () => {
     const agent = fileURLToPath(new URL('./fast-path-agent.js', import.meta.url));
     let out: string;
     try {
-      out = execFileSync('ip', ['netns', 'exec', GW, process.execPath, agent, 'x1', TX, 'x0', String(generation), JSON.stringify(flows), script], { encoding: 'utf8', timeout: 30_000 });
+      out = execFileSync('ip', ['netns', 'exec', GW, process.execPath, agent, hook, 'x1', TX, 'x0', String(generation), JSON.stringify(flows), script], { encoding: 'utf8', timeout: 30_000 });
     } finally {
       const exited = new Promise((r) => dump.once('exit', r));
       dump.kill('SIGINT');
@@ -148,7 +149,7 @@ sendp(frames, iface=IFACE)
     const got = await run(7, [{ key, action: action(7, 3, ActionFlag.CLEAR_DF | ActionFlag.DECREMENT_TTL) }], script);
 
     const fast = got.seen.filter((s) => s.tag === 'T:fast');
-    assert.equal(fast.length, 5, `forwarded: ${JSON.stringify(got.seen.map((s) => s.tag))}; normal path: ${got.xsk}; counted: ${JSON.stringify(got.counters[3])}`);
+    assert.equal(fast.length, 5, `forwarded: ${JSON.stringify(got.seen.map((s) => s.tag))}; normal path: ${got.normal}; counted: ${JSON.stringify(got.counters[3])}`);
     for (const s of fast) {
       assert.deepEqual(
         { src: s.src, sport: s.sport, dst: s.dst, dport: s.dport, ttl: s.ttl, df: s.df, ip: s.ipChecksumGood, udp: s.udpChecksum, ethDst: s.ethDst, ethSrc: s.ethSrc },
@@ -160,17 +161,17 @@ sendp(frames, iface=IFACE)
     assert.deepEqual(got.seen.filter((s) => s.tag === 'T:nodf').map((s) => [s.df, s.ipChecksumGood, s.udpChecksum]), [[false, true, 'good']]);
     assert.equal(got.seen.length, 8, 'nothing else left by the fast path');
 
-    assert.deepEqual([...got.xsk].sort(), ['T:badsum', 'T:big', 'T:other', 'T:trunc', 'T:ttl', 'T:vlan', 'T:vni'], 'the rest reached the normal path');
+    assert.deepEqual([...got.normal].sort(), ['T:badsum', 'T:big', 'T:other', 'T:trunc', 'T:ttl', 'T:vlan', 'T:vni'], 'the rest reached the normal path');
     // IP bytes: 20 + 8 + the tag; DF was set on all but T:nodf.
-    assert.deepEqual(got.counters[3], { packets: 8, bytes: 5 * 34 + 2 * 35 + 34, dfCleared: 7 });
+    assert.deepEqual(got.counters[3], { packets: 8, bytes: 5 * 34 + 2 * 35 + 34, dfCleared: 7, aborted: 0 });
     assert.equal(got.counters.reduce((sum, c) => sum + c.packets, 0), 8, 'only the action\'s slot counted');
   });
 
   test('an action of another generation is not used, and generation 0 turns the fast path off', async () => {
     const script = `sendp([${mirror(flow('T:gen'))}] * 3, iface=IFACE)`;
     const stale = await run(8, [{ key, action: action(7, 1, 0) }], script);
-    assert.deepEqual([stale.xsk, stale.seen.length, stale.counters[1].packets], [['T:gen', 'T:gen', 'T:gen'], 0, 0]);
+    assert.deepEqual([stale.normal, stale.seen.length, stale.counters[1].packets], [['T:gen', 'T:gen', 'T:gen'], 0, 0]);
     const off = await run(0, [{ key, action: action(0, 1, 0) }], script);
-    assert.deepEqual([off.xsk.length, off.seen.length, off.counters[1].packets], [3, 0, 0]);
+    assert.deepEqual([off.normal.length, off.seen.length, off.counters[1].packets], [3, 0, 0]);
   });
 });

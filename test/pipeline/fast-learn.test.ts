@@ -1,5 +1,5 @@
 /**
- * Learning for the XDP fast path: with listen.xdp.fastPath, the pipeline proposes each flow it
+ * Learning for the fast path: with listen.fastPath, the pipeline proposes each flow it
  * forwards to a destination whose treatment never varies, with the key the program reads off the
  * wire (before DNAT), at most once a second per flow; never for destinations that balance,
  * sample or set DSCP, nor for packets the program would not forward (IPv6, IP options, GENEVE).
@@ -13,7 +13,7 @@ import { assertBalanced, ip4, makePipeline, mirror, udp4, udp6 } from './helpers
 
 function config(destinations: Record<string, object>, fastPath = true) {
   return {
-    listen: { xdp: { interface: 'eth0', fastPath } },
+    listen: fastPath ? { fastPath: { interface: 'eth0' } } : {},
     egress: { mode: 'packet' },
     rules: [
       { name: 'one', match: { dstPort: 2055 }, destination: 'one' },

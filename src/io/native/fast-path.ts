@@ -1,11 +1,13 @@
 /**
- * The XDP fast path's maps and their byte layouts (native/fast_path.cc): flows the gateway has
- * decided, keyed as the program reads them off the wire, each with the action the program
- * repeats (DNAT, checksum deltas, next hop, counter slot), and the counters it adds to.
+ * The fast path's maps and their byte layouts (native/fast_path.cc): flows the gateway has
+ * decided, keyed as the program (at the XDP or the tc hook) reads them off the wire, each with the
+ * action the program repeats (DNAT, checksum deltas, next hop, counter slot), and the counters it
+ * adds to.
  *
  * Key (20 bytes, wire order): outer source, VNI (3 bytes, then 0), inner source, inner
- * destination, source port, destination port. Action (40 bytes): see ActionField. Counters (24
- * bytes per slot): packets, IP bytes, DF bits cleared, each a u64 the program adds to atomically.
+ * destination, source port, destination port. Action (40 bytes): see ActionField. Counters (32
+ * bytes per slot): packets, IP bytes, DF bits cleared, and frames dropped after decapsulation
+ * because the kernel refused a change, each a u64 the program adds to atomically.
  */
 import { SocketError } from '../../control/errors.js';
 import { writeU16, writeU32 } from '../../proto/bytes.js';
@@ -13,7 +15,7 @@ import { native, socketError, type NativeAddon } from './index.js';
 
 export const KEY_BYTES = 20;
 export const ACTION_BYTES = 40;
-const COUNTER_BYTES = 24;
+const COUNTER_BYTES = 32;
 
 /** Byte offsets of an action's fields. */
 const ActionField = {
@@ -112,9 +114,11 @@ export interface SlotCounts {
   packets: number;
   bytes: number;
   dfCleared: number;
+  /** Dropped half-way: the kernel refused a change after the outer headers were taken off. */
+  aborted: number;
 }
 
-/** The three maps, created together; the XDP program gets their fds when it is attached. */
+/** The three maps, created together; the program gets their fds when it is attached. */
 export class FastPathMaps {
   readonly flowsFd: number;
   readonly countersFd: number;
@@ -126,8 +130,8 @@ export class FastPathMaps {
   readonly #native: NativeAddon;
   #closed = false;
 
-  /** @throws SocketError MG_ERR_XDP (EPERM...) or MG_ERR_NATIVE. */
-  constructor(maxFlows: number, slots: number) {
+  /** @throws SocketError `code` (EPERM...: MG_ERR_XDP or MG_ERR_TC, by the hook) or MG_ERR_NATIVE. */
+  constructor(maxFlows: number, slots: number, code = 'MG_ERR_XDP') {
     this.#native = native();
     try {
       const m = this.#native.fastPathMaps(maxFlows, slots);
@@ -137,7 +141,7 @@ export class FastPathMaps {
       this.#counters = new Uint32Array(m.counters);
       this.#control = new Uint32Array(m.control);
     } catch (err) {
-      throw socketError(err, 'MG_ERR_XDP', 'XDP fast path maps');
+      throw socketError(err, code, 'fast path maps');
     }
     this.slots = slots;
   }
@@ -158,11 +162,11 @@ export class FastPathMaps {
 
   /** Adds or replaces a flow's action. @throws SocketError when the kernel refuses. */
   put(key: Uint8Array, action: Uint8Array): void {
-    if (this.#closed) throw new SocketError('MG_ERR_XDP', 'EBADF', 'XDP fast path maps are closed');
+    if (this.#closed) throw new SocketError('MG_ERR_XDP', 'EBADF', 'fast path maps are closed');
     try {
       this.#native.fastPathPut(this.flowsFd, key, action);
     } catch (err) {
-      throw socketError(err, 'MG_ERR_XDP', 'XDP fast path flow');
+      throw socketError(err, 'MG_ERR_XDP', 'fast path flow');
     }
   }
 
@@ -172,6 +176,7 @@ export class FastPathMaps {
     out.packets = this.u64(at);
     out.bytes = this.u64(at + 2);
     out.dfCleared = this.u64(at + 4);
+    out.aborted = this.u64(at + 6);
     return out;
   }
 

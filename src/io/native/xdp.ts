@@ -28,8 +28,11 @@ export interface XdpInterface {
   queues: number;
 }
 
-/** Reads an interface's index, MAC and receive queue count from sysfs. */
-export function readInterface(name: string): XdpInterface {
+/**
+ * Reads an interface's index, MAC and receive queue count from sysfs. `setting` and `code` are
+ * the configuration field that named it and the error code, for the error.
+ */
+export function readInterface(name: string, setting = 'listen.xdp.interface', code = 'MG_ERR_XDP'): XdpInterface {
   const dir = `/sys/class/net/${name}`;
   let ifindex: number;
   let address: string;
@@ -39,11 +42,11 @@ export function readInterface(name: string): XdpInterface {
     address = readFileSync(`${dir}/address`, 'utf8').trim();
     queues = readdirSync(`${dir}/queues`).filter((q) => q.startsWith('rx-')).length;
   } catch {
-    throw new SocketError('MG_ERR_XDP', 'ENODEV', `XDP ingress: no interface ${JSON.stringify(name)} (listen.xdp.interface)`);
+    throw new SocketError(code, 'ENODEV', `no interface ${JSON.stringify(name)} (${setting})`);
   }
   const mac = macFromText(address);
   if (!mac) {
-    throw new SocketError('MG_ERR_XDP', 'EINVAL', `XDP ingress: ${name} has no Ethernet address (${address})`);
+    throw new SocketError(code, 'EINVAL', `${name} has no Ethernet address (${address}) (${setting})`);
   }
   return { name, ifindex, mac, queues: Math.max(queues, 1) };
 }
