@@ -162,7 +162,7 @@ function ratios(h: Highest): { bestPeer: string | null; ratio: Record<string, nu
     if (bestPeer === null || (h[p]?.targetPps ?? 0) > (h[bestPeer]?.targetPps ?? 0)) bestPeer = p;
   }
   const ratio: Record<string, number | null> = {};
-  for (const m of ['mirrorgate-w1', 'mirrorgate', 'mirrorgate-packet', 'mirrorgate-xdp', 'mirrorgate-fast']) {
+  for (const m of ['mirrorgate-w1', 'mirrorgate', 'mirrorgate-packet', 'mirrorgate-xdp', 'mirrorgate-fast', 'mirrorgate-tc']) {
     if (h[m] === undefined) continue;
     const peer = bestPeer ? (h[bestPeer]?.targetPps ?? 0) : 0;
     ratio[m] = peer > 0 ? Math.round(((h[m]?.targetPps ?? 0) / peer) * 100) / 100 : null;
