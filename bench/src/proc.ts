@@ -109,8 +109,10 @@ export function treeRssMB(pids: number[]): number {
 }
 
 /**
- * CPU seconds of every user-space process (kernel threads excluded) not in `ours`: other work on
- * the machine. Processes that start and end between two snapshots are not seen.
+ * CPU seconds of every user-space process (kernel threads excluded) not in `ours`, with the CPU of
+ * the children it has reaped: other work on the machine. A test run's short-lived processes end
+ * between two snapshots; their time still shows, in their parent's. (A child that ran before the
+ * first snapshot too is then counted whole: a step is measured again rather than too seldom.)
  */
 export function foreignCpu(ours: Set<number>): Map<number, number> {
   const out = new Map<number, number>();
@@ -122,7 +124,7 @@ export function foreignCpu(ours: Set<number>): Map<number, number> {
       const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
       if (Number(f[1]) === 2) continue; // a kernel thread
-      out.set(pid, (Number(f[11]) + Number(f[12])) / CLK_TCK);
+      out.set(pid, (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK);  // utime stime cutime cstime
     } catch {
       /* gone */
     }
