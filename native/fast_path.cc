@@ -1,6 +1,8 @@
-// The XDP fast path: mirror packets of flows the gateway has already decided are forwarded by
-// the XDP program itself, with no copy to user space and no send: decapsulated, DNATed and
-// redirected to the egress device with the next hop's Ethernet header.
+// The fast path: mirror packets of flows the gateway has already decided are forwarded by a BPF
+// program, with no copy to user space and no send: decapsulated, DNATed and redirected to the
+// egress device with the next hop's Ethernet header. The same instructions run at two hooks:
+// inside the XDP ingress program (xdp.cc), or alone at the device's tc ingress (tcx), where they
+// work on the kernel's skb.
 //
 // The gateway decides; the program only repeats a decision. A worker that forwards a packet
 // eligible for the fast path (unfragmented IPv4/UDP, one backend, nothing per-packet to do in
@@ -14,7 +16,8 @@
 //                     our MAC [6], egress ifindex u32, counter slot u32, flags u8 (1: clear DF,
 //                     2: decrement TTL), 3 bytes of padding. Deltas are RFC 1624's ~m + m' over
 //                     the rewritten words, read little-endian as the program reads them.
-//   counters (24 bytes per slot) packets u64, IP bytes u64, DF cleared u64.
+//   counters (32 bytes per slot) packets u64, IP bytes u64, DF cleared u64, aborted u64 (frames
+//                     dropped because the kernel refused a change after the strip).
 //
 // An action holds only while its generation is the control map's: the main thread bumps it on
 // every change of what decided it (config, health, next hops) and while a trace runs, and the
@@ -24,6 +27,7 @@
 //
 //   fastPathMaps(maxFlows, slots) -> {flowsFd, countersFd, controlFd, counters, control}
 //   fastPathPut(flowsFd, key: Uint8Array(20), action: Uint8Array(40))
+//   tcAttach(ifindex, dstAddr, vxlanPort, fast) -> linkFd
 //
 // counters and control are ArrayBuffers over the maps' memory, shared with the program.
 

@@ -15,8 +15,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { ActionFlag, type SlotCounts } from '../../src/io/native/fast-path.js';
+import type { SocketError } from '../../src/control/errors.js';
+import { ActionFlag, FastPathMaps, type SlotCounts } from '../../src/io/native/fast-path.js';
 import { loadError, nativeAvailable } from '../../src/io/native/index.js';
+import { TcProgram } from '../../src/io/native/tc.js';
 import { isRoot } from './native/helpers.js';
 
 const skip = !nativeAvailable() ? `native addon not built: ${loadError()}` : !isRoot ? 'builds network namespaces: needs root' : false;
@@ -174,4 +176,16 @@ sendp(frames, iface=IFACE)
     const off = await run(0, [{ key, action: action(0, 1, 0) }], script);
     assert.deepEqual([off.normal.length, off.seen.length, off.counters[1].packets], [3, 0, 0]);
   });
+});
+
+test('a tc program on an interface that does not exist is a clear error', { skip }, () => {
+  const maps = new FastPathMaps(16, 16, 'MG_ERR_TC');
+  try {
+    assert.throws(
+      () => new TcProgram({ iface: { name: 'mg-none', ifindex: 0x7ffffff0 }, address: '0.0.0.0', vxlanPort: 4789, fast: maps }),
+      (e: SocketError) => e.code === 'MG_ERR_TC' && e.errno === 'ENODEV' && e.message === 'tc fast path on mg-none: ENODEV — no such interface',
+    );
+  } finally {
+    maps.close();
+  }
 });
