@@ -313,3 +313,41 @@ describe('ip6-reassembly', () => {
     assert.equal(a.reassembly.reassembled, 2);
   });
 });
+
+describe('reassembled datagrams are checked as unfragmented ones would be', () => {
+  const src6 = ipv6ToBytes('2001:db8:100::9');
+  const cases = [
+    { family: 4, what: 'a UDP length that disagrees', reason: 'reassembled_udp_malformed' },
+    { family: 4, what: 'a TCP datagram shorter than its header', reason: 'reassembled_truncated' },
+    { family: 6, what: 'a UDP length that disagrees', reason: 'reassembled6_udp_malformed' },
+    { family: 6, what: 'a TCP datagram shorter than its header', reason: 'reassembled6_truncated' },
+  ] as const;
+  for (const c of cases) {
+    test(`IPv${c.family}: ${c.what} is dropped as ${c.reason}`, () => {
+      const tcp = c.reason.endsWith('truncated');
+      const payload = new Uint8Array(tcp ? 8 : 32);
+      let frags: Uint8Array[];
+      if (c.family === 4) {
+        const dg = udp4({ src: ip4('198.18.0.9'), dst: ip4(DST), srcPort: 1, dstPort: 2, id: 3, payload });
+        if (tcp) {
+          dg[9] = 6; // 16 bytes of "TCP": fewer than its 20-byte header
+          reseal(dg);
+        } else {
+          dg[25] += 8; // the UDP length's low byte
+        }
+        frags = fragment4(dg, 8);
+      } else {
+        const dg = udp6({ src: src6, dst: ipv6ToBytes(DST6), srcPort: 1, dstPort: 2, payload });
+        if (tcp) dg[6] = 6;
+        else dg[45] += 8; // the UDP length's low byte
+        frags = fragment6(dg, 8, 3);
+      }
+      const t = makePipeline(c.family === 4 ? config() : config6());
+      assert.deepEqual(t.feed(frags.map((f) => mirror(f)), 1), []);
+      const a = t.accounting();
+      assertBalanced(a);
+      assert.deepEqual(a.drops, { [c.reason]: 1 });
+      assert.equal(a.reassembly.merged, frags.length - 1);
+    });
+  }
+});
