@@ -11,6 +11,8 @@ import { mix32 } from '../core/hash.js';
 import type { NodeSpec } from '../core/node.js';
 import type { PacketVector } from '../core/vector.js';
 import { type PipelineContext, PipelineNode } from '../pipeline/context.js';
+import { PROTO_UDP, readL4 } from '../pipeline/l4.js';
+import { readU16 } from './bytes.js';
 
 export const Discard = { TIMEOUT: 0, EVICTED: 1, OVERLAP: 2 } as const;
 export type DiscardCause = (typeof Discard)[keyof typeof Discard];
@@ -204,11 +206,15 @@ export const REASSEMBLY_COUNTERS = {
   contexts: 'datagrams under reassembly (gauge)',
 } as const;
 
-/** A reassembly node's drop reasons for datagrams the pool discards, by index. */
-export interface DiscardReasons {
+/** A reassembly node's drop reasons, by index: datagrams the pool discards, and reassembled ones that fail the transport check. */
+export interface ReassemblyReasons {
   timeout: number;
   evicted: number;
   overlap: number;
+  /** Too short for its transport header. */
+  truncated: number;
+  /** A UDP length that disagrees with the datagram's. */
+  udpMalformed: number;
 }
 
 type ReassemblySpec = NodeSpec<string, string, keyof typeof REASSEMBLY_COUNTERS>;
@@ -220,14 +226,21 @@ type ReassemblySpec = NodeSpec<string, string, keyof typeof REASSEMBLY_COUNTERS>
 export abstract class ReassemblyNode<S extends ReassemblySpec> extends PipelineNode<S> {
   protected readonly pool: FragmentPool;
   private readonly discardReasons = new Int32Array(3);
+  private readonly truncated: number;
+  private readonly udpMalformed: number;
   /** This batch's tallies, counted once at its end (flush). */
   private held = 0;
   private merged = 0;
   private reassembled = 0;
 
-  constructor(spec: S, ctx: PipelineContext, maxDatagrams: number, keyWords: number, maxHeader: number, reasons: DiscardReasons) {
+  /**
+   * `onward`: the next node of a reassembled datagram that passes the transport check.
+   */
+  constructor(spec: S, ctx: PipelineContext, maxDatagrams: number, keyWords: number, maxHeader: number, reasons: ReassemblyReasons, private readonly onward: number) {
     super(spec, ctx);
     const c = spec.c;
+    this.truncated = reasons.truncated;
+    this.udpMalformed = reasons.udpMalformed;
     this.discardReasons[Discard.TIMEOUT] = reasons.timeout;
     this.discardReasons[Discard.EVICTED] = reasons.evicted;
     this.discardReasons[Discard.OVERLAP] = reasons.overlap;
@@ -265,6 +278,17 @@ export abstract class ReassemblyNode<S extends ReassemblySpec> extends PipelineN
     vec.start[i] = start;
     vec.end[i] = pool.base + pool.total[x];
     pool.lend(x);
+  }
+
+  /**
+   * Sends reassembled packet `i` on with its transport header at `l4`, read as the input node
+   * reads an unfragmented packet's: one too short for it, or whose UDP length disagrees, is dropped.
+   */
+  protected deliver(vec: PacketVector, i: number, protocol: number, l4: number): void {
+    const length = vec.end[i] - l4;
+    if (!readL4(vec, i, protocol, l4) || (protocol === PROTO_UDP && length < 8)) this.drop(i, this.truncated);
+    else if (protocol === PROTO_UDP && readU16(vec.data[i], l4 + 4) !== length) this.drop(i, this.udpMalformed);
+    else this.next(i, this.onward);
   }
 
   protected flush(): void {

@@ -10,7 +10,6 @@ import { defineNode } from '../../core/node.js';
 import { numberToIpv4 } from '../../core/prefix-set.js';
 import type { PacketVector } from '../../core/vector.js';
 import type { PipelineContext } from '../../pipeline/context.js';
-import { PROTO_UDP, readL4 } from '../../pipeline/l4.js';
 import { readI32, readU16, readU32, writeU16 } from '../bytes.js';
 import { checksum } from '../checksum.js';
 import { REASSEMBLY_COUNTERS, ReassemblyNode } from '../reassembly.js';
@@ -41,11 +40,12 @@ export class Ip4Reassembly extends ReassemblyNode<typeof spec> {
 
   constructor(ctx: PipelineContext, maxDatagrams: number) {
     const e = spec.e;
-    super(spec, ctx, maxDatagrams, KEY_WORDS, ip4.MAX_HEADER_LENGTH, { timeout: e.reassembly_timeout, evicted: e.reassembly_evicted, overlap: e.frag_overlap });
+    const reasons = { timeout: e.reassembly_timeout, evicted: e.reassembly_evicted, overlap: e.frag_overlap, truncated: e.reassembled_truncated, udpMalformed: e.reassembled_udp_malformed };
+    super(spec, ctx, maxDatagrams, KEY_WORDS, ip4.MAX_HEADER_LENGTH, reasons, spec.n.allowlist);
   }
 
   process(vec: PacketVector, frame: Uint16Array, count: number): void {
-    const { n, e } = this.spec;
+    const e = this.spec.e;
     const pool = this.pool;
     const base = pool.base;
     for (let k = 0; k < count; k++) {
@@ -96,19 +96,9 @@ export class Ip4Reassembly extends ReassemblyNode<typeof spec> {
         this.hold(i, x);
         continue;
       }
-      const total = pool.total[x];
-      const start = this.finish(store, base, pool.headerLength[x], total);
+      const start = this.finish(store, base, pool.headerLength[x], pool.total[x]);
       this.merge(vec, i, x, start);
-      const protocol = store[start + ip4.Field.PROTOCOL];
-      if (!readL4(vec, i, protocol, base) || (protocol === PROTO_UDP && total < 8)) {
-        this.drop(i, e.reassembled_truncated);
-        continue;
-      }
-      if (protocol === PROTO_UDP && readU16(store, base + 4) !== total) {
-        this.drop(i, e.reassembled_udp_malformed);
-        continue;
-      }
-      this.next(i, n.allowlist);
+      this.deliver(vec, i, store[start + ip4.Field.PROTOCOL], base);
     }
     this.flush();
   }

@@ -15,8 +15,7 @@ import { defineNode } from '../../core/node.js';
 import { bytesToIpv6 } from '../../core/prefix-set.js';
 import type { PacketVector } from '../../core/vector.js';
 import type { PipelineContext } from '../../pipeline/context.js';
-import { PROTO_UDP, readL4 } from '../../pipeline/l4.js';
-import { readI32, readU16, writeU16 } from '../bytes.js';
+import { readI32, writeU16 } from '../bytes.js';
 import { Discard, REASSEMBLY_COUNTERS, ReassemblyNode } from '../reassembly.js';
 import { Decode } from '../result.js';
 import * as ip6 from './packet.js';
@@ -50,11 +49,12 @@ export class Ip6Reassembly extends ReassemblyNode<typeof spec> {
 
   constructor(ctx: PipelineContext, maxDatagrams: number) {
     const e = spec.e;
-    super(spec, ctx, maxDatagrams, KEY_WORDS, MAX_UNFRAGMENTABLE, { timeout: e.reassembly6_timeout, evicted: e.reassembly6_evicted, overlap: e.frag6_overlap });
+    const reasons = { timeout: e.reassembly6_timeout, evicted: e.reassembly6_evicted, overlap: e.frag6_overlap, truncated: e.reassembled6_truncated, udpMalformed: e.reassembled6_udp_malformed };
+    super(spec, ctx, maxDatagrams, KEY_WORDS, MAX_UNFRAGMENTABLE, reasons, spec.n.allowlist);
   }
 
   process(vec: PacketVector, frame: Uint16Array, count: number): void {
-    const { n, e } = this.spec;
+    const e = this.spec.e;
     const pool = this.pool;
     const base = pool.base;
     const up = this.upper;
@@ -130,16 +130,7 @@ export class Ip6Reassembly extends ReassemblyNode<typeof spec> {
         this.drop(i, e.reassembled6_malformed);
         continue;
       }
-      const l4 = up.offset;
-      if (!readL4(vec, i, up.protocol, l4) || (up.protocol === PROTO_UDP && vec.end[i] - l4 < 8)) {
-        this.drop(i, e.reassembled6_truncated);
-        continue;
-      }
-      if (up.protocol === PROTO_UDP && readU16(store, l4 + 4) !== vec.end[i] - l4) {
-        this.drop(i, e.reassembled6_udp_malformed);
-        continue;
-      }
-      this.next(i, n.allowlist);
+      this.deliver(vec, i, up.protocol, up.offset);
     }
     this.flush();
   }
