@@ -63,11 +63,12 @@ constexpr uint8_t kCtx = 6, kAction = 7, kLen = 8, kCounters = 9;
 // Stack: the flow key, and a 4-byte array key after it.
 constexpr int16_t kKeyAt = -24, kIndexAt = -4;
 
-// After a helper that may move the packet: the pointers again, and the stripped headers in reach.
-void EnsureHeaders(Program& p, Hook hook, Program::Label fail) {
+// The packet pointers (again: calls clobber them, and helpers may move the packet), and the
+// first `bytes` of the frame in reach, else `fail`.
+void InReach(Program& p, Hook hook, int32_t bytes, Program::Label fail) {
   p.LoadPointers(kCtx, hook);
   p.MovReg(4, Program::kData);
-  p.Alu(BPF_ADD, 4, kHeadersEnd - kStrip);
+  p.Alu(BPF_ADD, 4, bytes);
   p.JumpReg(BPF_JGT, 4, Program::kEnd, fail);
 }
 
@@ -87,12 +88,9 @@ void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow, Hook h
   p.Jump(BPF_JEQ, kAction, 0, slow);
 
   // The whole frame is in the first buffer (r9: its length with fragments), and holds every header.
-  p.LoadPointers(kCtx, hook);
+  InReach(p, hook, kHeadersEnd, slow);
   p.MovReg(4, P::kData);
   p.AluReg(BPF_ADD, 4, kCounters);
-  p.JumpReg(BPF_JGT, 4, P::kEnd, slow);
-  p.MovReg(4, P::kData);
-  p.Alu(BPF_ADD, 4, kHeadersEnd);
   p.JumpReg(BPF_JGT, 4, P::kEnd, slow);
   // VXLAN with the I flag, carrying untagged IPv4 without options, UDP, not a fragment.
   p.LoadPacket(BPF_H, 5, kOuterDport);
@@ -157,10 +155,7 @@ void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow, Hook h
   p.Load(BPF_B, 5, kAction, kFlags);
   p.Alu(BPF_AND, 5, kDecrementTtl);
   p.Jump(BPF_JEQ, 5, 0, ttl_ok);
-  p.LoadPointers(kCtx, hook);
-  p.MovReg(4, P::kData);
-  p.Alu(BPF_ADD, 4, kHeadersEnd);
-  p.JumpReg(BPF_JGT, 4, P::kEnd, slow);
+  InReach(p, hook, kHeadersEnd, slow);
   p.LoadPacket(BPF_B, 5, kIpTtl);
   p.Jump(BPF_JLE, 5, 1, slow);
   p.Place(ttl_ok);
@@ -191,7 +186,7 @@ void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow, Hook h
 
   // The UDP checksum follows the DNAT, and "none" (0) stays none.
   if (hook == Hook::kXdp) {
-    EnsureHeaders(p, hook, lost);
+    InReach(p, hook, kHeadersEnd - kStrip, lost);
     Program::Label udp_done = p.NewLabel(), udp_store = p.NewLabel();
     p.LoadPacket(BPF_H, 1, kUdpSum - kStrip);
     p.Jump(BPF_JEQ, 1, 0, udp_done);
@@ -214,7 +209,7 @@ void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow, Hook h
         {kUdpDport, kPort, BPF_H, 2},
     };
     for (const auto& c : changes) {
-      EnsureHeaders(p, hook, lost);
+      InReach(p, hook, kHeadersEnd - kStrip, lost);
       p.LoadPacket(c.size, 3, c.at - kStrip);
       p.Load(c.size, 4, kAction, c.action);
       p.MovReg(1, kCtx);
@@ -225,7 +220,7 @@ void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow, Hook h
     }
   }
 
-  EnsureHeaders(p, hook, lost);
+  InReach(p, hook, kHeadersEnd - kStrip, lost);
   // r1: the IP header checksum, updated as ~HC + Σ(~m + m') (RFC 1624 eqn. 3).
   p.LoadPacket(BPF_H, 1, kIpSum - kStrip);
   p.Alu(BPF_XOR, 1, 0xffff);

@@ -5,9 +5,9 @@
  * workers' sockets, whatever the ingress mode. Unlike the XDP hook it works with any driver and
  * MTU, and what it redirects is an ordinary skb, so the egress device needs no XDP support.
  */
-import { ipv4ToNumber } from '../../core/prefix-set.js';
 import type { FastPathMaps } from './fast-path.js';
 import { native, socketError, type NativeAddon } from './index.js';
+import { selectedAddress } from './xdp.js';
 
 export interface TcProgramOptions {
   iface: { name: string; ifindex: number };
@@ -26,9 +26,8 @@ export class TcProgram {
   /** @throws SocketError MG_ERR_TC (EPERM, a kernel without tcx...) or MG_ERR_NATIVE. */
   constructor(opts: TcProgramOptions) {
     this.#native = native();
-    const dst = opts.address.includes(':') || opts.address === '0.0.0.0' ? 0 : ipv4ToNumber(opts.address);
     try {
-      this.#linkFd = this.#native.tcAttach(opts.iface.ifindex, dst, opts.vxlanPort, opts.fast.fds);
+      this.#linkFd = this.#native.tcAttach(opts.iface.ifindex, selectedAddress(opts.address), opts.vxlanPort, opts.fast.fds);
     } catch (err) {
       throw socketError(err, 'MG_ERR_TC', `tc fast path on ${opts.iface.name}`);
     }

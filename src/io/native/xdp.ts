@@ -63,6 +63,14 @@ export interface XdpProgramOptions {
   fast?: FastPathMaps;
 }
 
+/**
+ * The outer destination address a program selects for a listen address, host order: 0 (any) for
+ * '0.0.0.0' and for an IPv6 address (the programs see IPv4 only; the sockets decide the rest).
+ */
+export function selectedAddress(address: string): number {
+  return address.includes(':') || address === '0.0.0.0' ? 0 : ipv4ToNumber(address);
+}
+
 /** The XDP program on one interface, attached until {@link close} (or the process ends). */
 export class XdpProgram {
   /** The XSKMAP sockets register in, by queue. */
@@ -76,9 +84,8 @@ export class XdpProgram {
     this.#native = native();
     const ports = opts.ports.filter((p) => p > 0);
     if (ports.length === 0 || ports.length > 2) throw new TypeError(`one or two tunnel ports expected, got ${opts.ports.join(', ')}`);
-    const dst = opts.address.includes(':') || opts.address === '0.0.0.0' ? 0 : ipv4ToNumber(opts.address);
     try {
-      const r = this.#native.xdpAttach(opts.iface.ifindex, opts.iface.queues, opts.iface.mac, dst, ports[0], ports[ports.length - 1], opts.frameSize - XDP_HEADROOM, opts.fast?.fds);
+      const r = this.#native.xdpAttach(opts.iface.ifindex, opts.iface.queues, opts.iface.mac, selectedAddress(opts.address), ports[0], ports[ports.length - 1], opts.frameSize - XDP_HEADROOM, opts.fast?.fds);
       this.mapFd = r.mapFd;
       this.#linkFd = r.linkFd;
     } catch (err) {
