@@ -154,24 +154,15 @@ export function losslessAtGateway(s: StepResult): boolean {
   return s.offered > 0 && gatewayLossPercent(s) <= LOSSLESS_PERCENT && s.kept === s.delivered;
 }
 
-/** The highest step whose every predecessor (by rate) passed too. */
-function sustained(systems: SystemResult[], ok: (s: StepResult) => boolean, top: number): Highest {
+/** Per system, the highest of its steps `ok` passed; with `sustained`, only while every slower step passed too. */
+function highest(systems: SystemResult[], ok: (s: StepResult) => boolean, top: number, sustained = false): Highest {
   const out: Highest = {};
   for (const sys of systems) {
     let best: StepResult | null = null;
     for (const s of [...sys.steps].sort((a, b) => a.targetPps - b.targetPps)) {
-      if (!ok(s)) break;
-      best = s;
+      if (ok(s)) best = s;
+      else if (sustained) break;
     }
-    out[sys.system] = best ? { targetPps: best.targetPps, offeredPps: best.offeredPps, topOfLadder: best.targetPps === top } : null;
-  }
-  return out;
-}
-
-function highest(systems: SystemResult[], ok: (s: StepResult) => boolean, top: number): Highest {
-  const out: Highest = {};
-  for (const sys of systems) {
-    const best = sys.steps.filter(ok).sort((a, b) => b.targetPps - a.targetPps)[0];
     out[sys.system] = best ? { targetPps: best.targetPps, offeredPps: best.offeredPps, topOfLadder: best.targetPps === top } : null;
   }
   return out;
@@ -197,7 +188,7 @@ export function summarize(systems: SystemResult[], ladder: number[]): Summary {
   const top = Math.max(...ladder);
   const highestLossless = highest(systems, lossless, top);
   const highestLosslessAtGateway = highest(systems, losslessAtGateway, top);
-  const highestSustained = sustained(systems, lossless, top);
+  const highestSustained = highest(systems, lossless, top, true);
   for (const sys of systems) {
     const s85 = sys.steps.find((s) => s.targetPps === 85_000);
     p99UsAt1k[sys.system] = sys.steps.find((s) => s.targetPps === 1_000)?.latencyUs?.p99 ?? null;
