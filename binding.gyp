@@ -8,7 +8,7 @@
   'targets': [
     {
       'target_name': 'mirrorgate_native',
-      'sources': ['native/mirrorgate_native.cc', 'native/xdp.cc', 'native/fast_path.cc'],
+      'sources': ['native/mirrorgate_native.cc', 'native/xdp.cc', 'native/fast_path.cc', 'native/tc_filter.cc'],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
       # C++ exceptions on: argument errors are thrown as Napi::TypeError and socket
       # creation errors as Napi::Error, with RAII closing half-made sockets.

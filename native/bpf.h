@@ -143,13 +143,18 @@ inline int LoadProgram(Napi::Env env, uint32_t type, const std::vector<bpf_insn>
 }
 
 // Attaches a program to a device's hook through a BPF link: it stays attached while the link's
-// fd is open, so closing it (or the process ending) detaches it.
-inline int AttachLink(Napi::Env env, int prog_fd, uint32_t ifindex, uint32_t attach_type) {
+// fd is open, so closing it (or the process ending) detaches it. Returns the fd, or -1 and errno.
+inline int CreateLink(int prog_fd, uint32_t ifindex, uint32_t attach_type) {
   bpf_attr l{};
   l.link_create.prog_fd = static_cast<uint32_t>(prog_fd);
   l.link_create.target_ifindex = ifindex;
   l.link_create.attach_type = attach_type;
-  int fd = Bpf(BPF_LINK_CREATE, &l);
+  return Bpf(BPF_LINK_CREATE, &l);
+}
+
+// CreateLink, throwing on failure.
+inline int AttachLink(Napi::Env env, int prog_fd, uint32_t ifindex, uint32_t attach_type) {
+  int fd = CreateLink(prog_fd, ifindex, attach_type);
   if (fd < 0) ThrowErrno(env, "bpf(BPF_LINK_CREATE)", errno);
   return fd;
 }

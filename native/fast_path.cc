@@ -27,11 +27,14 @@
 //
 //   fastPathMaps(maxFlows, slots) -> {flowsFd, countersFd, controlFd, counters, control}
 //   fastPathPut(flowsFd, key: Uint8Array(20), action: Uint8Array(40))
-//   tcAttach(ifindex, dstAddr, vxlanPort, fast) -> linkFd
+//   tcAttach(ifindex, dstAddr, vxlanPort, fast, how) -> {fd, via}
+//   tcDetachFilter(ifindex, progFd) -> boolean
 //
 // counters and control are ArrayBuffers over the maps' memory, shared with the program.
 
 #include "fast_path.h"
+
+#include "tc_filter.h"
 
 #include <sys/mman.h>
 
@@ -55,7 +58,8 @@ constexpr int16_t kGeneration = 0, kAddr = 4, kPort = 8, kIpDelta = 10, kUdpDelt
 constexpr int32_t kClearDf = 1, kDecrementTtl = 2;
 // Counter fields.
 constexpr int16_t kPackets = 0, kBytes = 8, kDfCleared = 16, kAborted = 24;
-// tc verdicts (tcx): on to the next program or the stack; dropped.
+// tc verdicts (tcx; the same numbers as TC_ACT_UNSPEC and TC_ACT_SHOT for a clsact filter): on
+// to the next program or the stack; dropped.
 constexpr int32_t kTcxNext = -1, kTcxDrop = 2;
 
 // Registers kept across helper calls.
@@ -361,10 +365,11 @@ namespace {
 
 // ---- the tc program --------------------------------------------------------------------
 //
-// The fast path alone at the device's tc ingress hook (tcx, Linux 6.6), for devices where XDP is
-// not wanted or not possible: any driver, any MTU, and the egress device needs no XDP support of
-// its own, since what it is handed is an ordinary skb. Frames it does not forward go on to the
-// next program and the kernel's receive path, to the workers' sockets.
+// The fast path alone at the device's tc ingress hook, for devices where XDP is not wanted or not
+// possible: any driver, any MTU, and the egress device needs no XDP support of its own, since
+// what it is handed is an ordinary skb. Frames it does not forward go on to the next program and
+// the kernel's receive path, to the workers' sockets. It is attached by a tcx link (Linux 6.6) or,
+// on older kernels, as a direct-action clsact filter (tc_filter.h); -1 means "go on" to both.
 
 // The largest frame the program pulls into reach when the device received it into pages.
 constexpr uint32_t kTcMaxFrame = 9216 + 14;
@@ -456,17 +461,42 @@ Napi::Value FastPathPut(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// tcAttach(ifindex, dstAddr, vxlanPort, fast) -> linkFd: the fast path at the device's tc
-// ingress, attached while linkFd is open. fast: {flowsFd, countersFd, controlFd}.
+// tcAttach(ifindex, dstAddr, vxlanPort, fast, how) -> {fd, via}: the fast path at the device's
+// tc ingress. fast: {flowsFd, countersFd, controlFd}. how: "link" (tcx), "filter" (clsact) or
+// "auto" (a link where the kernel has tcx, else a filter). via "link": attached while fd (the
+// link's) is open. via "filter": attached until tcDetachFilter; fd is the program's.
 Napi::Value TcAttach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t ifindex = U32Arg(info, 0, "ifindex", INT32_MAX);
   uint32_t dst = U32Arg(info, 1, "dstAddr", UINT32_MAX);
   uint32_t port = U32Arg(info, 2, "vxlanPort", 65535);
   FastPathMaps fast = FastPathMapsArg(info, 3, static_cast<uint16_t>(port));
+  std::string how = StrArg(info, 4, "how");
+  if (how != "link" && how != "filter" && how != "auto") ThrowType(env, "how must be link, filter or auto");
   std::vector<bpf_insn> code = BuildTcProgram(fast, dst);
   FdGuard prog{LoadProgram(env, BPF_PROG_TYPE_SCHED_CLS, code, "mirrorgate_tc", 0)};
-  return Napi::Number::New(env, AttachLink(env, prog.fd, ifindex, kTcxIngress));
+  Napi::Object r = Napi::Object::New(env);
+  if (how != "filter") {
+    int fd = CreateLink(prog.fd, ifindex, kTcxIngress);
+    // A kernel without tcx does not know the attach type.
+    if (fd < 0 && (how == "link" || errno != EINVAL)) ThrowErrno(env, "bpf(BPF_LINK_CREATE)", errno);
+    if (fd >= 0) {
+      r.Set("fd", fd);
+      r.Set("via", "link");
+      return r;
+    }
+  }
+  AttachTcFilter(env, ifindex, prog.fd, "mirrorgate_tc");
+  r.Set("fd", prog.release());
+  r.Set("via", "filter");
+  return r;
+}
+
+// tcDetachFilter(ifindex, progFd) -> whether the filter was still this program's and is gone.
+Napi::Value TcDetachFilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t ifindex = U32Arg(info, 0, "ifindex", INT32_MAX);
+  return Napi::Boolean::New(env, DetachTcFilter(env, ifindex, FdArg(info, 1)));
 }
 
 }  // namespace
@@ -475,6 +505,7 @@ void InitFastPath(Napi::Env env, Napi::Object exports) {
   exports.Set("fastPathMaps", Napi::Function::New(env, FastPathMapsNew));
   exports.Set("fastPathPut", Napi::Function::New(env, FastPathPut));
   exports.Set("tcAttach", Napi::Function::New(env, TcAttach));
+  exports.Set("tcDetachFilter", Napi::Function::New(env, TcDetachFilter));
 }
 
 }  // namespace mg

@@ -169,7 +169,7 @@ export const ConfigSchema = z.strictObject({
       /**
        * Forward flows already decided inside a BPF program (src/gateway/fast-path.ts): needs
        * egress.mode packet. Their datagrams skip the sequence and template tracking. hook tc: a
-       * tc ingress program on `interface` (Linux 6.6), with any driver, MTU and ingress mode;
+       * tc ingress program on `interface` (a tcx link, or a clsact filter before Linux 6.6), with any driver, MTU and ingress mode;
        * hook xdp: inside listen.xdp's program.
        */
       fastPath: z

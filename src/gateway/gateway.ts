@@ -14,7 +14,7 @@ import { Counters, CounterLayout, sumSnapshots } from '../core/counters.js';
 import type { PacketTrace } from '../core/trace.js';
 import type { TraceFilter } from '../core/trace-filter.js';
 import { loadError, nativeAvailable, PacketSender, RawSender, rcvbufAdvice } from '../io/native/index.js';
-import { TcProgram } from '../io/native/tc.js';
+import { TC_FILTER_PREF, TcProgram } from '../io/native/tc.js';
 import { readInterface, readXdpDrops, XdpProgram, type XdpInterface } from '../io/native/xdp.js';
 import { accountingFrom, type Accounting } from '../pipeline/accounting.js';
 import { BACKEND_SLOTS, type SharedState } from '../pipeline/build.js';
@@ -172,6 +172,12 @@ export class Gateway {
       if (f?.hook === 'tc' && gw.fast) {
         const iface = readInterface(f.interface!, 'listen.fastPath.interface', 'MG_ERR_TC');
         gw.tc = { iface: iface.name, program: new TcProgram({ iface, address: config.listen.address, vxlanPort: config.listen.port, fast: gw.fast.maps }) };
+        if (gw.tc.program.via === 'filter') {
+          gw.log.warn(
+            { interface: iface.name, pref: TC_FILTER_PREF },
+            'this kernel has no tcx links: the tc fast path is a clsact filter, which stays attached if mirrorgate is killed (the next start replaces it)',
+          );
+        }
       }
       await gw.spawnWorkers();
       gw.syncHealth(config);
@@ -190,7 +196,7 @@ export class Gateway {
       {
         listen: `${config.listen.address}:${config.listen.port}`,
         ingress: gw.xdp ? `xdp on ${gw.xdp.iface.name}` : 'sockets',
-        ...(gw.fast ? { fastPath: `${gw.fast.hook} on ${gw.tc?.iface ?? gw.xdp?.iface.name}` } : {}),
+        ...(gw.fast ? { fastPath: `${gw.fast.hook}${gw.tc?.program.via === 'filter' ? ' (clsact filter)' : ''} on ${gw.tc?.iface ?? gw.xdp?.iface.name}` } : {}),
         workers: gw.workers.length,
         egress: config.egress.mode,
         config: gw.configPath,
@@ -439,7 +445,8 @@ export class Gateway {
     this.stopping ??= (async () => {
       // Without the program, frames arrive at the sockets the workers drain before they stop.
       this.xdp?.program.close();
-      this.tc?.program.close();
+      const left = this.tc?.program.close();
+      if (left) this.log.error(left);
       this.fast?.close();
       const live = this.workers.filter((w) => !w.stopped);
       const exits = live.map((w) => new Promise<void>((r) => (w.stopped ? r() : w.worker.once('exit', () => r()))));

@@ -1,9 +1,10 @@
 /**
  * Runs inside the gateway namespace for fast-path.test.ts: creates the fast path's maps, attaches
- * the program with them to `dev` at `hook` (xdp or tc), installs the test's flows, opens the
+ * the program with them to `dev` at `hook` (xdp, tc by a tcx link, or tc-filter: by a clsact
+ * filter, as on kernels without tcx), installs the test's flows, opens the
  * normal path's receiver (an AF_XDP socket on queue 0 for xdp, a UDP socket on 4789 for tc), has
  * scapy send the test's frames from the peer namespace, and prints, as one JSON line, the tags
- * that reached the receiver (the normal path) and each slot's counters.
+ * that reached the receiver (the normal path), each slot's counters and how the program was attached.
  *
  *   fast-path-agent <hook> <dev> <peerNs> <peerDev> <generation> <flows JSON> <scapy script>
  *
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
   const iface = readInterface(dev);
   const maps = new FastPathMaps(1024, 16);
   const tagOf = (b: Uint8Array) => TAG.exec(Buffer.from(b).toString('latin1'))?.[0] ?? '?';
-  const got = { normal: [] as string[], counters: [] as SlotCounts[] };
+  const got = { normal: [] as string[], counters: [] as SlotCounts[], via: 'xdp' as string };
   let detach: () => void;
   let drain = () => {};
   if (hook === 'xdp') {
@@ -48,7 +49,8 @@ async function main(): Promise<void> {
     };
     detach = () => (xsk.close(), program.close());
   } else {
-    const program = new TcProgram({ iface, address: '0.0.0.0', vxlanPort: 4789, fast: maps });
+    const program = new TcProgram({ iface, address: '0.0.0.0', vxlanPort: 4789, fast: maps, attach: hook === 'tc-filter' ? 'filter' : 'link' });
+    got.via = program.via;
     const socket = createSocket('udp4').on('message', (m) => got.normal.push(tagOf(m)));
     await new Promise<void>((resolve) => socket.bind(4789, resolve));
     detach = () => (socket.close(), program.close());

@@ -63,7 +63,8 @@ function dissect(pcap: string): Seen[] {
   });
 }
 
-for (const hook of ['xdp', 'tc'] as const) describe(`fast path at the ${hook} hook`, { skip, timeout: 120_000 }, () => {
+const HOOKS = { xdp: 'the xdp hook', tc: 'the tc hook (tcx link)', 'tc-filter': 'the tc hook (clsact filter, as where the kernel has no tcx)' };
+for (const [hook, where] of Object.entries(HOOKS)) describe(`fast path at ${where}`, { skip, timeout: 120_000 }, () => {
   let gwMac = '';
   let sinkMac = '';
   let egressMac = '';
@@ -102,7 +103,7 @@ for (const hook of ['xdp', 'tc'] as const) describe(`fast path at the ${hook} ho
   });
 
   /** Runs the agent with `flows` and `generation` while tcpdump records the collector side. */
-  async function run(generation: number, flows: object[], script: string): Promise<{ normal: string[]; counters: SlotCounts[]; seen: Seen[] }> {
+  async function run(generation: number, flows: object[], script: string): Promise<{ normal: string[]; counters: SlotCounts[]; via: string; seen: Seen[] }> {
     const pcap = join(dir, `sink-${generation}-${Date.now()}.pcap`);
     // Immediate mode: without it, frames wait in the capture ring for a block timeout and a quick stop loses them.
     const dump = spawn('ip', ['netns', 'exec', SINK, 'tcpdump', '--immediate-mode', '-U', '-n', '-i', 'e1', '-w', pcap, 'udp'], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -149,6 +150,7 @@ frames += [${mirror(`Dot1Q(vlan=7)/${flow('T:vlan')}`)}]
 sendp(frames, iface=IFACE)
 `;
     const got = await run(7, [{ key, action: action(7, 3, ActionFlag.CLEAR_DF | ActionFlag.DECREMENT_TTL) }], script);
+    assert.equal(got.via, hook === 'tc-filter' ? 'filter' : hook === 'tc' ? 'link' : 'xdp');
 
     const fast = got.seen.filter((s) => s.tag === 'T:fast');
     assert.equal(fast.length, 5, `forwarded: ${JSON.stringify(got.seen.map((s) => s.tag))}; normal path: ${got.normal}; counted: ${JSON.stringify(got.counters[3])}`);
@@ -178,14 +180,16 @@ sendp(frames, iface=IFACE)
   });
 });
 
-test('a tc program on an interface that does not exist is a clear error', { skip }, () => {
-  const maps = new FastPathMaps(16, 16, 'MG_ERR_TC');
-  try {
-    assert.throws(
-      () => new TcProgram({ iface: { name: 'mg-none', ifindex: 0x7ffffff0 }, address: '0.0.0.0', vxlanPort: 4789, fast: maps }),
-      (e: SocketError) => e.code === 'MG_ERR_TC' && e.errno === 'ENODEV' && e.message === 'tc fast path on mg-none: ENODEV — no such interface',
-    );
-  } finally {
-    maps.close();
-  }
-});
+for (const attach of ['link', 'filter'] as const) {
+  test(`a tc program (by ${attach}) on an interface that does not exist is a clear error`, { skip }, () => {
+    const maps = new FastPathMaps(16, 16, 'MG_ERR_TC');
+    try {
+      assert.throws(
+        () => new TcProgram({ iface: { name: 'mg-none', ifindex: 0x7ffffff0 }, address: '0.0.0.0', vxlanPort: 4789, fast: maps, attach }),
+        (e: SocketError) => e.code === 'MG_ERR_TC' && e.errno === 'ENODEV' && e.message === 'tc fast path on mg-none: ENODEV — no such interface',
+      );
+    } finally {
+      maps.close();
+    }
+  });
+}

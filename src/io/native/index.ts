@@ -55,7 +55,11 @@ export interface NativeAddon {
   ): { linkFd: number; mapFd: number };
   fastPathMaps(maxFlows: number, slots: number): { flowsFd: number; countersFd: number; controlFd: number; counters: ArrayBuffer; control: ArrayBuffer };
   fastPathPut(flowsFd: number, key: Uint8Array, action: Uint8Array): void;
-  tcAttach(ifindex: number, dstAddr: number, vxlanPort: number, fast: { flowsFd: number; countersFd: number; controlFd: number }): number;
+  tcAttach(
+    ifindex: number, dstAddr: number, vxlanPort: number, fast: { flowsFd: number; countersFd: number; controlFd: number },
+    how: 'link' | 'filter' | 'auto',
+  ): { fd: number; via: 'link' | 'filter' };
+  tcDetachFilter(ifindex: number, progFd: number): boolean;
   xskOpen(ifindex: number, queue: number, mapFd: number, frames: number, frameSize: number): { fd: number; zeroCopy: boolean };
   xskRecv(fd: number, arena: Uint8Array, slotSize: number, max: number, lengths: Uint32Array): number;
   xskDrops(fd: number): number;
@@ -158,7 +162,6 @@ function hint(code: string, e: NativeErrnoError): string {
   // The verifier's log (when it refused the program) follows the errno in the addon's message.
   if (code === 'MG_ERR_XDP') return XDP_HINTS[e.errnoName] ?? e.message;
   if (code === 'MG_ERR_TC') {
-    if (e.syscall === 'bpf(BPF_LINK_CREATE)' && e.errnoName === 'EINVAL') return 'this kernel cannot attach tc programs by link (tcx, Linux 6.6)';
     return TC_HINTS[e.errnoName] ?? e.message;
   }
   switch (e.errnoName) {
