@@ -291,6 +291,8 @@ async function measureStep(sys: RunningSystem, rate: number, seconds: number, op
     latencyUs: s.latencyUs ? { ...s.latencyUs, mean: round(s.latencyUs.mean, 1) } : null,
     genRefused: g.refused,
     genBehind: g.behind,
+    genStalls: g.stalls,
+    genMaxDue: g.maxDue,
     stale: s.stale,
     oddLength: s.oddLength,
     lostWhere,
@@ -324,6 +326,8 @@ async function runSystem(name: SystemName): Promise<SystemResult> {
     for (const rate of rates.length ? rates : [ladder[0]]) {
       const s = await step(running, rate, stepSeconds);
       result.steps.push(s);
+      if (s.genStalls) result.notes.push(`${s.targetPps} pps: the generator woke ${s.genStalls} times to more than a ring (256 frames) due, at most ${s.genMaxDue}`);
+      if (s.genBehind > 0) result.notes.push(`${s.targetPps} pps: the generator fell more than 20 ms behind and left ${s.genBehind} packets unsent (not offered)`);
       if (s.gateway && s.gateway.txErrors > 0) result.notes.push(`${s.targetPps} pps: ${s.gateway.txErrors} egress send errors`);
       if (s.gateway && s.gateway.busyWaits > 0) result.notes.push(`${s.targetPps} pps: ${s.gateway.busyWaits} waits for a full egress queue`);
       if (s.lossPercent > 1 && ++lossy >= STOP_AFTER_LOSSY) break;

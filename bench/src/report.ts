@@ -41,6 +41,9 @@ export interface StepResult {
   /** Generator: packets refused by its socket / not sent because it fell behind. */
   genRefused: number;
   genBehind: number;
+  /** Generator: wake-ups that found more than a veth ring (256 frames) due (sent over the next wake-ups); the most due at once. */
+  genStalls?: number;
+  genMaxDue?: number;
   /** Datagrams of earlier steps, and datagrams whose length differed. */
   stale: number;
   oddLength: number;
