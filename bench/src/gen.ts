@@ -4,11 +4,12 @@
  * `batch` packets (default 32, at most 256) through a raw IPv4 socket (so the outer sources can be
  * several mirrored ENIs), stamping each batch with the send time just before the syscall.
  *
- * A wake-up sends at most four slices' worth (and no more than a veth ring, 256 frames): when the
- * generator was descheduled for a few milliseconds, as happens on a small machine, it makes up
- * the backlog over the next wake-ups instead of in one burst of hundreds of frames, which would
- * overflow the gateway's receive ring whatever the gateway, and which a NIC does not see from a
- * mirror session. Such wake-ups are counted (`stalls`).
+ * A wake-up sends at most three times what fell due since the last one (and no more than a veth
+ * ring, 256 frames): when the generator was descheduled for a few milliseconds, as happens on a
+ * small machine, it makes up the backlog at up to twice the rate over the next wake-ups instead
+ * of in one burst of hundreds of frames, which would overflow the gateway's receive ring whatever
+ * the gateway, and which a NIC does not see from a mirror session. Such wake-ups are counted
+ * (`stalls`).
  *
  * The send time is taken once per batch, so a packet's recorded latency includes the time the
  * kernel spent sending the packets before it in the same batch: small batches keep that short.
@@ -93,7 +94,6 @@ function run(args: Record<string, unknown>): GenResult {
   const time = new Uint8Array(8);
   const timeView = new DataView(time.buffer);
   const maxBehind = Math.max(batch, Math.ceil(rate * 0.02)); // 20 ms of traffic
-  const perWakeUp = Math.max(batch, Math.min(RING, Math.ceil((4 * rate * sliceMs) / 1000)));
   let cursor = 0;
   let attempted = 0;
   let sent = 0;
@@ -105,9 +105,12 @@ function run(args: Record<string, unknown>): GenResult {
   let lastErrno: string | null = null;
   const t0 = hr();
   const end = t0 + durationMs * 1e6;
+  let lastWake = t0;
   for (;;) {
     const now = hr();
     if (now >= end) break;
+    const cap = Math.max(batch, Math.min(RING, Math.ceil((3 * rate * (now - lastWake)) / 1e9)));
+    lastWake = now;
     let due = Math.floor((rate * (now - t0)) / 1e9) - attempted;
     if (due > maxBehind) {
       behind += due - maxBehind;
@@ -116,7 +119,7 @@ function run(args: Record<string, unknown>): GenResult {
     }
     if (due > RING) stalls++;
     if (due > maxDue) maxDue = due;
-    if (due > perWakeUp) due = perWakeUp;
+    if (due > cap) due = cap;
     while (due > 0) {
       const b = due < batch ? due : batch;
       const ts = hr();
