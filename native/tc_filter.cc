@@ -5,6 +5,7 @@
 
 #include "bpf.h"
 
+#include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/netlink.h>
 #include <linux/pkt_cls.h>
@@ -12,6 +13,7 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -21,7 +23,7 @@ namespace {
 
 constexpr uint32_t kClsactIngress = TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS);
 // Our filter's priority and protocol (every frame: the program checks what it takes).
-constexpr uint32_t kFilterInfo = TC_H_MAKE(kTcFilterPref << 16, 0x0300);  // htons(ETH_P_ALL)
+const uint32_t kFilterInfo = TC_H_MAKE(kTcFilterPref << 16, htons(ETH_P_ALL));
 
 // One request: the netlink header, the tc message, and attributes (nests included).
 class Request {
