@@ -506,6 +506,7 @@ void InitFastPath(Napi::Env env, Napi::Object exports) {
   exports.Set("fastPathPut", Napi::Function::New(env, FastPathPut));
   exports.Set("tcAttach", Napi::Function::New(env, TcAttach));
   exports.Set("tcDetachFilter", Napi::Function::New(env, TcDetachFilter));
+  exports.Set("tcFilterPref", Napi::Number::New(env, kTcFilterPref));
 }
 
 }  // namespace mg

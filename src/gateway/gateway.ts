@@ -14,7 +14,7 @@ import { Counters, CounterLayout, sumSnapshots } from '../core/counters.js';
 import type { PacketTrace } from '../core/trace.js';
 import type { TraceFilter } from '../core/trace-filter.js';
 import { loadError, nativeAvailable, PacketSender, RawSender, rcvbufAdvice } from '../io/native/index.js';
-import { TC_FILTER_PREF, TcProgram } from '../io/native/tc.js';
+import { TcProgram } from '../io/native/tc.js';
 import { readInterface, readXdpDrops, XdpProgram, type XdpInterface } from '../io/native/xdp.js';
 import { accountingFrom, type Accounting } from '../pipeline/accounting.js';
 import { BACKEND_SLOTS, type SharedState } from '../pipeline/build.js';
@@ -174,7 +174,7 @@ export class Gateway {
         gw.tc = { iface: iface.name, program: new TcProgram({ iface, address: config.listen.address, vxlanPort: config.listen.port, fast: gw.fast.maps }) };
         if (gw.tc.program.via === 'filter') {
           gw.log.warn(
-            { interface: iface.name, pref: TC_FILTER_PREF },
+            { interface: iface.name, pref: gw.tc.program.filterPref },
             'this kernel has no tcx links: the tc fast path is a clsact filter, which stays attached if mirrorgate is killed (the next start replaces it)',
           );
         }

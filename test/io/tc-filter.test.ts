@@ -11,11 +11,12 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { loadError, nativeAvailable } from '../../src/io/native/index.js';
-import { TC_FILTER_PREF } from '../../src/io/native/tc.js';
 import { isRoot } from './native/helpers.js';
 
 const skip = !nativeAvailable() ? `native addon not built: ${loadError()}` : !isRoot ? 'builds a network namespace: needs root' : false;
 const NS = `mgtf${process.pid}`;
+/** The preference the README tells operators to delete. */
+const TC_FILTER_PREF = 49152;
 
 before(() => {
   if (skip) return;

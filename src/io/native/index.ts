@@ -60,6 +60,8 @@ export interface NativeAddon {
     how: 'link' | 'filter' | 'auto',
   ): { fd: number; via: 'link' | 'filter' };
   tcDetachFilter(ifindex: number, progFd: number): boolean;
+  /** The clsact filter's preference (native/tc_filter.h). */
+  readonly tcFilterPref: number;
   xskOpen(ifindex: number, queue: number, mapFd: number, frames: number, frameSize: number): { fd: number; zeroCopy: boolean };
   xskRecv(fd: number, arena: Uint8Array, slotSize: number, max: number, lengths: Uint32Array): number;
   xskDrops(fd: number): number;

@@ -8,15 +8,12 @@
  * It is attached by a tcx link where the kernel has them (Linux 6.6), which the kernel removes
  * when the process ends however it ends. On older kernels it becomes a direct-action filter on
  * the device's clsact qdisc, which outlives a killed process: it has a fixed preference
- * ({@link TC_FILTER_PREF}), so the next gateway on the device replaces it, and removal leaves a
- * filter alone that another gateway has replaced since.
+ * ({@link TcProgram.filterPref}), so the next gateway on the device replaces it, and removal
+ * leaves a filter alone that another gateway has replaced since.
  */
 import type { FastPathMaps } from './fast-path.js';
 import { native, socketError, type NativeAddon } from './index.js';
 import { selectedAddress } from './xdp.js';
-
-/** The clsact filter's preference (native/tc_filter.h): `tc filter del dev <if> ingress pref 49152`. */
-export const TC_FILTER_PREF = 49152;
 
 export type TcAttach = 'link' | 'filter';
 
@@ -53,6 +50,11 @@ export class TcProgram {
     }
   }
 
+  /** The clsact filter's preference: `tc filter del dev <if> ingress pref <it>` removes a leftover. */
+  get filterPref(): number {
+    return this.#native.tcFilterPref;
+  }
+
   /**
    * Detaches the program: from here on every frame takes the kernel path. Never throws: returns
    * why a filter could not be removed (it then goes on forwarding known flows), or null.
@@ -66,7 +68,7 @@ export class TcProgram {
         this.#native.tcDetachFilter(this.#iface.ifindex, this.#fd);
       } catch (err) {
         problem = `tc fast path on ${this.#iface.name}: the filter is still attached (${(err as Error).message}); ` +
-          `remove it with \`tc filter del dev ${this.#iface.name} ingress pref ${TC_FILTER_PREF}\``;
+          `remove it with \`tc filter del dev ${this.#iface.name} ingress pref ${this.filterPref}\``;
       }
     }
     this.#native.close(this.#fd);
