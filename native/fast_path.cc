@@ -11,13 +11,25 @@
 //   key (20 bytes)    outer source, VNI (3 bytes + 0), inner source, inner destination,
 //                     source port, destination port: all as on the wire. That is everything the
 //                     allowlist, sessions and first-match rules look at.
-//   action (40 bytes) generation u32, backend address (wire) u32, backend port (wire) u16,
+//   action (48 bytes) generation u32, backend address (wire) u32, backend port (wire) u16,
 //                     IP checksum delta u16, UDP checksum delta u16, MTU u16, next hop's MAC [6],
 //                     our MAC [6], egress ifindex u32, counter slot u32, flags u8 (1: clear DF,
-//                     2: decrement TTL), 3 bytes of padding. Deltas are RFC 1624's ~m + m' over
-//                     the rewritten words, read little-endian as the program reads them.
-//   counters (32 bytes per slot) packets u64, IP bytes u64, DF cleared u64, aborted u64 (frames
-//                     dropped because the kernel refused a change after the strip).
+//                     2: decrement TTL), export kind u8 (0: none, 1: NetFlow v5, 2: v9, 3: sFlow
+//                     v5 with an IPv4 agent), 2 bytes of padding, the export stream's domain
+//                     (wire) u32 (v5: engine type and id; v9: source ID; sFlow: sub-agent ID),
+//                     sFlow agent address (wire) u32. Deltas are RFC 1624's ~m + m' over the
+//                     rewritten words, read little-endian as the program reads them.
+//   counters (64 bytes per slot) packets u64, IP bytes u64, DF cleared u64, aborted u64 (frames
+//                     dropped because the kernel refused a change after the strip), expected
+//                     sequence u32, known u32 (0: the next datagram sets the expectation), gaps
+//                     u64, units lost in them u64, resets u64 (the sequence went backwards).
+//
+// The export header's sequence is the program's to follow while it holds a flow, since the
+// workers see none of its datagrams: every datagram of the flow's stream that reaches the program
+// is counted here, whichever path then forwards it, and the workers leave that stream's gaps to
+// the program until the generation ends. A datagram of another kind or domain than the action's
+// takes the normal path, which follows that stream itself; so does a v9 datagram carrying
+// templates, for the normal path's template cache.
 //
 // An action holds only while its generation is the control map's: the main thread bumps it on
 // every change of what decided it (config, health, next hops) and while a trace runs, and the
@@ -42,22 +54,30 @@ namespace mg {
 
 namespace {
 
-constexpr int kKeySize = 20, kActionSize = 40, kCounterSize = 32;
+constexpr int kKeySize = 20, kActionSize = 48, kCounterSize = 64;
 
 // Frame offsets: outer Ethernet, IPv4 (no options) and UDP, VXLAN, inner Ethernet, IPv4, UDP.
 constexpr int16_t kOuterSrc = 26, kOuterDport = 36, kVxlan = 42, kVni = 46, kInnerEth = 50, kInnerType = 62;
 constexpr int16_t kIp = 64, kIpLen = 66, kIpFrag = 70, kIpTtl = 72, kIpProto = 73, kIpSum = 74, kIpSrc = 76, kIpDst = 80;
 constexpr int16_t kUdp = 84, kUdpDport = 86, kUdpLen = 88, kUdpSum = 90, kHeadersEnd = 92;
+// The export header: the inner UDP payload.
+constexpr int16_t kExport = kHeadersEnd;
 // What decapsulation takes off: everything between the outer Ethernet header and the inner IP
 // packet. A field at offset X before it is at X - kStrip after.
 constexpr int16_t kStrip = kIp - 14;
 
 // Action fields.
 constexpr int16_t kGeneration = 0, kAddr = 4, kPort = 8, kIpDelta = 10, kUdpDelta = 12, kMtu = 14, kDstMac = 16,
-                  kSrcMac = 22, kIfindex = 28, kSlot = 32, kFlags = 36;
+                  kSrcMac = 22, kIfindex = 28, kSlot = 32, kFlags = 36, kKind = 37, kDomain = 40, kAgent = 44;
 constexpr int32_t kClearDf = 1, kDecrementTtl = 2;
+constexpr int32_t kKindNone = 0, kKindV5 = 1, kKindV9 = 2, kKindSflow = 3;
 // Counter fields.
-constexpr int16_t kPackets = 0, kBytes = 8, kDfCleared = 16, kAborted = 24;
+constexpr int16_t kPackets = 0, kBytes = 8, kDfCleared = 16, kAborted = 24, kExpected = 32, kKnown = 36, kGaps = 40,
+                  kLost = 48, kResets = 56;
+// v9 flowsets looked at for templates; a datagram with more goes to the normal path.
+constexpr int kFlowSets = 4;
+// Flowset IDs below this are templates and options templates (RFC 3954 section 5).
+constexpr int32_t kMinDataFlowSet = 256;
 // tc verdicts (tcx; the same numbers as TC_ACT_UNSPEC and TC_ACT_SHOT for a clsact filter): on
 // to the next program or the stack; dropped.
 constexpr int32_t kTcxNext = -1, kTcxDrop = 2;
@@ -74,6 +94,105 @@ void InReach(Program& p, Hook hook, int32_t bytes, Program::Label fail) {
   p.MovReg(4, Program::kData);
   p.Alu(BPF_ADD, 4, bytes);
   p.JumpReg(BPF_JGT, 4, Program::kEnd, fail);
+}
+
+// Follows the export stream's sequence in the flow's counters (r9), for the action's kind and
+// domain (r7): a datagram of another stream, or a v9 one carrying templates, jumps to `slow`
+// (the latter once counted). Clobbers r0-r5.
+void EmitSequence(Program& p, Hook hook, Program::Label slow) {
+  using P = Program;
+  P::Label v9 = p.NewLabel(), sflow = p.NewLabel(), compare = p.NewLabel(), done = p.NewLabel(), back = p.NewLabel();
+  // The datagram's field at `at` is the action's `field`, else the datagram is another stream's.
+  auto same = [&](uint8_t size, int16_t at, int16_t field) {
+    p.LoadPacket(size, 5, at);
+    p.Load(size, 4, kAction, field);
+    p.JumpReg(BPF_JNE, 5, 4, slow);
+  };
+  p.Load(BPF_B, 5, kAction, kKind);
+  p.Jump(BPF_JEQ, 5, kKindNone, done);
+  p.Jump(BPF_JEQ, 5, kKindV9, v9);
+  p.Jump(BPF_JEQ, 5, kKindSflow, sflow);
+  // NetFlow v5: flow_sequence counts flows, `count` of them per datagram.
+  InReach(p, hook, kExport + 24, slow);
+  p.LoadPacket(BPF_H, 5, kExport);
+  p.Jump(BPF_JNE, 5, Le16(0, 5), slow);
+  same(BPF_H, kExport + 20, kDomain);  // engine type and id
+  p.LoadPacket(BPF_W, 0, kExport + 16);
+  p.LoadPacket(BPF_H, 1, kExport + 2);
+  p.Ntohs(1);
+  p.Goto(compare);
+  // NetFlow v9: the sequence counts datagrams per source ID.
+  p.Place(v9);
+  InReach(p, hook, kExport + 20, slow);
+  p.LoadPacket(BPF_H, 5, kExport);
+  p.Jump(BPF_JNE, 5, Le16(0, 9), slow);
+  same(BPF_W, kExport + 16, kDomain);
+  p.LoadPacket(BPF_W, 0, kExport + 12);
+  p.Mov(1, 1);
+  p.Goto(compare);
+  // sFlow v5 from an IPv4 agent: the sequence counts datagrams per agent and sub-agent.
+  p.Place(sflow);
+  InReach(p, hook, kExport + 20, slow);
+  const uint8_t five[4] = {0, 0, 0, 5}, ipv4[4] = {0, 0, 0, 1};
+  p.LoadPacket(BPF_W, 5, kExport);
+  p.Jump(BPF_JNE, 5, Le32(five), slow, false);
+  p.LoadPacket(BPF_W, 5, kExport + 4);
+  p.Jump(BPF_JNE, 5, Le32(ipv4), slow, false);
+  same(BPF_W, kExport + 8, kAgent);
+  same(BPF_W, kExport + 12, kDomain);
+  p.LoadPacket(BPF_W, 0, kExport + 16);
+  p.Mov(1, 1);
+
+  // r0: the sequence (wire order), r1: the units this datagram adds to it. As the workers
+  // compare (flow/exporters.ts advance): a jump forward of under 2^31 is a gap, a step back a reset.
+  p.Place(compare);
+  p.Ins(BPF_ALU | BPF_END | BPF_TO_BE, 0, 0, 0, 32);
+  p.Load(BPF_W, 4, kCounters, kKnown);
+  p.Load(BPF_W, 5, kCounters, kExpected);
+  p.AluReg(BPF_ADD, 1, 0);
+  p.Store(BPF_W, kCounters, kExpected, 1);
+  p.Mov(1, 1);
+  p.Store(BPF_W, kCounters, kKnown, 1);
+  p.Jump(BPF_JEQ, 4, 0, done);
+  p.AluReg(BPF_SUB, 0, 5);
+  p.Alu(BPF_LSH, 0, 32);
+  p.Alu(BPF_ARSH, 0, 32);
+  p.Jump(BPF_JEQ, 0, 0, done);
+  p.Jump(BPF_JSLT, 0, 0, back);
+  p.AtomicAdd(kCounters, kLost, 0);
+  p.AtomicAdd(kCounters, kGaps, 1);
+  p.Goto(done);
+  p.Place(back);
+  p.AtomicAdd(kCounters, kResets, 1);
+  p.Place(done);
+
+  // A v9 datagram's flowsets: templates go on to the normal path's cache.
+  P::Label end = p.NewLabel();
+  p.Load(BPF_B, 5, kAction, kKind);
+  p.Jump(BPF_JNE, 5, kKindV9, end);
+  p.Mov(1, kExport + 20);  // r1: where the next flowset starts
+  for (int k = 0; k <= kFlowSets; k++) {
+    p.LoadPointers(kCtx, hook);
+    p.MovReg(4, P::kData);
+    p.AluReg(BPF_ADD, 4, 1);
+    p.JumpReg(BPF_JGE, 4, P::kEnd, end);  // no more flowsets
+    if (k == kFlowSets) {
+      p.Goto(slow);
+      break;
+    }
+    p.MovReg(5, 4);
+    p.Alu(BPF_ADD, 5, 4);
+    p.JumpReg(BPF_JGT, 5, P::kEnd, slow);  // a torn flowset header: the normal path counts it
+    p.Load(BPF_H, 5, 4, 0);
+    p.Ntohs(5);
+    p.Jump(BPF_JLT, 5, kMinDataFlowSet, slow);
+    p.Load(BPF_H, 5, 4, 2);
+    p.Ntohs(5);
+    p.Jump(BPF_JLT, 5, 4, slow);
+    p.AluReg(BPF_ADD, 1, 5);
+    p.Jump(BPF_JGT, 1, 0xfff0, slow);  // the verifier takes packet offsets below 64 KiB
+  }
+  p.Place(end);
 }
 
 }  // namespace
@@ -152,6 +271,16 @@ void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow, Hook h
   p.Load(BPF_W, 5, 0, kGeneration);
   p.JumpReg(BPF_JNE, 5, kAction, slow);
   p.MovReg(kAction, 0);
+  // Its counters (r9), and the export stream's sequence, whichever path the datagram then takes.
+  p.Load(BPF_W, 5, kAction, kSlot);
+  p.Store(BPF_W, P::kFp, kIndexAt, 5);
+  p.LoadMap(1, m.counters);
+  p.MovReg(2, P::kFp);
+  p.Alu(BPF_ADD, 2, kIndexAt);
+  p.Call(BPF_FUNC_map_lookup_elem);
+  p.Jump(BPF_JEQ, 0, 0, slow);
+  p.MovReg(kCounters, 0);
+  EmitSequence(p, hook, slow);
   p.Load(BPF_H, 5, kAction, kMtu);
   p.JumpReg(BPF_JGT, kLen, 5, slow);
   // A TTL about to expire is the normal path's to drop and count.
@@ -163,15 +292,6 @@ void EmitFastPath(Program& p, const FastPathMaps& m, Program::Label slow, Hook h
   p.LoadPacket(BPF_B, 5, kIpTtl);
   p.Jump(BPF_JLE, 5, 1, slow);
   p.Place(ttl_ok);
-  // Its counters (r9).
-  p.Load(BPF_W, 5, kAction, kSlot);
-  p.Store(BPF_W, P::kFp, kIndexAt, 5);
-  p.LoadMap(1, m.counters);
-  p.MovReg(2, P::kFp);
-  p.Alu(BPF_ADD, 2, kIndexAt);
-  p.Call(BPF_FUNC_map_lookup_elem);
-  p.Jump(BPF_JEQ, 0, 0, slow);
-  p.MovReg(kCounters, 0);
 
   // Off with the outer headers, VXLAN and the inner Ethernet header, keeping the outer Ethernet
   // header's place: the inner IP packet follows it. Nothing is written before this succeeds, so

@@ -207,6 +207,11 @@ export class SequenceStreams {
   /** Next expected sequence number (int32 bits), valid when `known` is 1. */
   readonly expected: Int32Array;
   readonly known: Uint8Array;
+  /**
+   * Whether the fast path's program can follow the stream's sequence, as ExportKind
+   * (io/native/fast-path.ts), or FAST_UNFOLLOWED; written by the flow monitor.
+   */
+  readonly fastKind: Uint8Array;
   private readonly buckets: Int32Array;
   private readonly next: Int32Array;
   private used = 0;
@@ -219,6 +224,7 @@ export class SequenceStreams {
     this.agent = new Int32Array(capacity);
     this.expected = new Int32Array(capacity);
     this.known = new Uint8Array(capacity);
+    this.fastKind = new Uint8Array(capacity);
     let n = 1;
     while (n < capacity * 2) n <<= 1;
     this.buckets = new Int32Array(n).fill(-1);
@@ -258,7 +264,14 @@ export class SequenceStreams {
   protocolOf(stream: number): number {
     return this.protocol[stream];
   }
+
+  agentOf(stream: number): number {
+    return this.agent[stream];
+  }
 }
+
+/** SequenceStreams.fastKind of a stream the fast path's program cannot follow (IPFIX, sFlow from an IPv6 agent). */
+export const FAST_UNFOLLOWED = 255;
 
 /** `advance` results besides a gap's size (> 0) and in order (0). */
 export const FIRST_DATAGRAM = -1;

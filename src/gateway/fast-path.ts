@@ -13,8 +13,12 @@
  *
  * Every flow counts into its own slot. The folds here turn the slots' growth into the same
  * counters the workers keep (received, forwarded, transmitted, per exporter, session and
- * backend), so reports and the accounting invariant see fast-path packets like any others. What
- * the fast path does not do for its packets: the export header's sequence and template tracking.
+ * backend), so reports and the accounting invariant see fast-path packets like any others.
+ *
+ * The program also follows the sequence of each flow's export stream (NetFlow v5/v9, sFlow), the
+ * gaps folding into the exporter's counts as the workers' do. Installing a flow marks its stream
+ * in the proposing worker's table (flow/state.ts StreamOwnerBuffers) so that the worker leaves
+ * the stream to the program while this generation lasts, and starts it afresh after.
  */
 import { readFileSync } from 'node:fs';
 import type { Config } from '../control/config.js';
@@ -24,6 +28,7 @@ import { GraphCounter } from '../core/graph.js';
 import { KeyedCounters } from '../core/keyed-counters.js';
 import { ipv4ToNumber } from '../core/prefix-set.js';
 import { ExporterField, ExporterTable } from '../flow/exporters.js';
+import type { StreamOwnerBuffers } from '../flow/state.js';
 import { ACTION_BYTES, ActionFlag, encodeAction, encodeKey, FastPathMaps, KEY_BYTES, type FlowKey, type SlotCounts } from '../io/native/fast-path.js';
 import type { HopResolution } from '../io/next-hop.js';
 import { macFromText } from '../proto/ethernet/packet.js';
@@ -48,7 +53,7 @@ const EXPORTERS = 4096;
  */
 const TX_SLACK = 256;
 const OWNER_FIELDS = 4;
-const FOLDED_FIELDS = 4;
+const FOLDED_FIELDS = 7;
 
 /** The fast path's counters, named as the workers name theirs, plus its own. */
 const Name = {
@@ -67,6 +72,9 @@ const Name = {
   installed: 'fast-path.flows_installed',
   refused: 'fast-path.proposals_refused',
   generations: 'fast-path.generations',
+  gaps: 'flow-monitor.gaps',
+  lost: 'flow-monitor.lost',
+  resets: 'flow-monitor.resets',
 } as const;
 
 /** An egress device the fast path sends to, and what it was asked to send since the last check. */
@@ -113,9 +121,11 @@ export class FastPath {
   private readonly egress = new Map<number, Egress>();
   /** Devices that did not transmit what the program redirected to them: never used again. */
   private readonly refusing = new Set<number>();
-  /** Per slot: packets, bytes, DF clears and aborted frames already folded. */
+  /** Per slot: packets, bytes, DF clears, aborted frames, gaps, units lost and resets already folded. */
   private readonly folded = new Float64Array(MAX_FLOWS * FOLDED_FIELDS);
-  private readonly read: SlotCounts = { packets: 0, bytes: 0, dfCleared: 0, aborted: 0 };
+  private readonly read: SlotCounts = { packets: 0, bytes: 0, dfCleared: 0, aborted: 0, gaps: 0, lost: 0, resets: 0 };
+  /** Per worker: its streams' owner words and the live generation word it reads. */
+  private readonly workerStreams = new Map<number, { owners: Int32Array; live: Int32Array }>();
   private readonly key = new Uint8Array(KEY_BYTES);
   private readonly action = new Uint8Array(ACTION_BYTES);
   private readonly timer: NodeJS.Timeout;
@@ -137,8 +147,8 @@ export class FastPath {
     this.exporters = new ExporterTable(exporters);
     this.sessions = new KeyedCounters(sessions);
     this.backendPackets = new Float64Array(backendPackets);
-    this.shared = { counterNames: layout.names, counters: this.counters.values.buffer as SharedArrayBuffer, exporters, sessions, backendPackets };
-    this.maps.generation = this.generation;
+    this.shared = { counterNames: layout.names, counters: this.counters.values.buffer as SharedArrayBuffer, exporters, sessions, backendPackets, streamOwners: null };
+    this.setLive(this.generation);
     this.timer = setInterval(() => this.tick(), FOLD_MS).unref();
   }
 
@@ -146,11 +156,20 @@ export class FastPath {
     return { hook: this.hook, generation: this.generation, flows: this.installed.size, paused: this.paused };
   }
 
+  /** Worker `index`'s stream table (from its 'ready'), to mark the streams the program follows. */
+  attachWorker(index: number, buffers: StreamOwnerBuffers | null): void {
+    if (!buffers) return;
+    const w = { owners: new Int32Array(buffers.owners), live: new Int32Array(buffers.live) };
+    Atomics.store(w.live, 0, this.paused ? 0 : this.generation | 0);
+    this.workerStreams.set(index, w);
+  }
+
   /**
-   * Installs the flows a worker proposed under tables `tablesGeneration`, if that is still the
-   * running configuration's (`generation`) and each flow's backend has a next hop.
+   * Installs the flows worker `worker` proposed under tables `tablesGeneration`, if that is still
+   * the running configuration's (`generation`) and each flow's backend has a next hop.
    */
-  propose(rows: Int32Array, tablesGeneration: number, generation: number, config: Config, hops: readonly HopResolution[], backendSlots: ReadonlyMap<string, number>): void {
+  propose(rows: Int32Array, worker: number, tablesGeneration: number, generation: number, config: Config, hops: readonly HopResolution[], backendSlots: ReadonlyMap<string, number>): void {
+    const streams = this.workerStreams.get(worker);
     const names = Object.keys(config.destinations);
     const mtus = new Map<string, number>();
     for (let at = 0; at + PROPOSAL_FIELDS <= rows.length; at += PROPOSAL_FIELDS) {
@@ -178,8 +197,11 @@ export class FastPath {
       if (mtu === undefined) mtus.set(hop.dev, (mtu = Math.min(d.mtu, deviceMtu(hop.dev))));
       const slot = this.free.pop()!;
       const flags = (d.df === 'clear' ? ActionFlag.CLEAR_DF : 0) | (d.ttl === 'decrement' ? ActionFlag.DECREMENT_TTL : 0);
+      const stream = rows[at + ProposalField.STREAM];
+      const exported = { kind: rows[at + ProposalField.KIND], domain: rows[at + ProposalField.DOMAIN], agent: rows[at + ProposalField.AGENT] };
       encodeKey(k, this.key);
-      encodeAction(k, { generation: this.generation, addr: ipv4ToNumber(backend.address), port: backend.port, mtu, dstMac, srcMac, ifindex: hop.ifindex, slot, flags }, this.action);
+      encodeAction(k, { generation: this.generation, addr: ipv4ToNumber(backend.address), port: backend.port, mtu, dstMac, srcMac, ifindex: hop.ifindex, slot, flags, export: exported }, this.action);
+      this.maps.forgetSequence(slot);
       try {
         this.maps.put(this.key, this.action);
       } catch (err) {
@@ -189,6 +211,7 @@ export class FastPath {
         this.warnedPut = true;
         continue;
       }
+      if (stream >= 0 && streams && stream < streams.owners.length) Atomics.store(streams.owners, stream, this.generation | 0);
       const o = slot * OWNER_FIELDS;
       this.owner[o] = k.src;
       this.owner[o + 1] = k.vni;
@@ -204,7 +227,7 @@ export class FastPath {
   /** Starts a new generation: every installed flow goes back to the normal path until it learns again. */
   invalidate(): void {
     this.generation = this.generation === 0xffffffff ? 1 : this.generation + 1;
-    if (!this.paused) this.maps.generation = this.generation;
+    if (!this.paused) this.setLive(this.generation);
     this.retiring.push({ slots: this.slotsInUse, since: Date.now() });
     this.slotsInUse = [];
     this.installed.clear();
@@ -215,12 +238,22 @@ export class FastPath {
   /** Off while a trace runs: every packet takes the traced path. */
   pause(): void {
     this.paused = true;
-    this.maps.generation = 0;
+    this.setLive(0);
   }
 
+  /**
+   * On again, in a new generation: while off, the flows' datagrams took the normal path, which
+   * followed their streams, so neither side's sequence holds for the flows as installed.
+   */
   resume(): void {
     this.paused = false;
-    this.maps.generation = this.generation;
+    this.invalidate();
+  }
+
+  /** The generation the program runs (0: off), and the one the workers compare their streams with. */
+  private setLive(generation: number): void {
+    this.maps.generation = generation;
+    for (const w of this.workerStreams.values()) Atomics.store(w.live, 0, generation | 0);
   }
 
   /** The counters with every slot folded in, by name. */
@@ -232,7 +265,7 @@ export class FastPath {
   /** Switches the program's fast path off and folds the last counts. */
   close(): void {
     clearInterval(this.timer);
-    this.maps.generation = 0;
+    this.setLive(0);
     this.fold();
     this.maps.close();
   }
@@ -292,13 +325,20 @@ export class FastPath {
     const f = s * FOLDED_FIELDS;
     const packets = c.packets - this.folded[f];
     const aborted = c.aborted - this.folded[f + 3];
-    if (packets === 0 && aborted === 0) return;
+    // Gaps count datagrams the program then left to the normal path too (templates, too long).
+    const gaps = c.gaps - this.folded[f + 4];
+    const resets = c.resets - this.folded[f + 6];
+    if (packets === 0 && aborted === 0 && gaps === 0 && resets === 0) return;
     const bytes = c.bytes - this.folded[f + 1];
     const dfCleared = c.dfCleared - this.folded[f + 2];
+    const lost = c.lost - this.folded[f + 5];
     this.folded[f] = c.packets;
     this.folded[f + 1] = c.bytes;
     this.folded[f + 2] = c.dfCleared;
     this.folded[f + 3] = c.aborted;
+    this.folded[f + 4] = c.gaps;
+    this.folded[f + 5] = c.lost;
+    this.folded[f + 6] = c.resets;
 
     const v = this.counters.values;
     const n = this.slot;
@@ -312,14 +352,21 @@ export class FastPath {
     v[n.direct] += packets;
     v[n.dfCleared] += dfCleared;
     v[n.nodePackets] += packets;
+    v[n.gaps] += gaps;
+    v[n.lost] += lost;
+    v[n.resets] += resets;
     this.counters.endBatch();
 
     const row = this.exporters.row4(this.owner[s * OWNER_FIELDS]);
     if (row >= 0) {
+      const stats = this.exporters.stats;
       const base = ExporterTable.base(row);
-      this.exporters.stats[base + ExporterField.PACKETS] += packets;
-      this.exporters.stats[base + ExporterField.BYTES] += bytes - IP_UDP_HEADERS * packets;
-      this.exporters.stats[base + ExporterField.LAST_SEEN_MS] = now;
+      stats[base + ExporterField.PACKETS] += packets;
+      stats[base + ExporterField.BYTES] += bytes - IP_UDP_HEADERS * packets;
+      stats[base + ExporterField.GAPS] += gaps;
+      stats[base + ExporterField.LOST] += lost;
+      stats[base + ExporterField.RESETS] += resets;
+      if (packets > 0) stats[base + ExporterField.LAST_SEEN_MS] = now;
     }
     const session = this.sessions.base(this.owner[s * OWNER_FIELDS + 1]);
     if (session >= 0) {

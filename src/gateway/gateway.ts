@@ -270,6 +270,7 @@ export class Gateway {
       for (const name of m.shared.counterNames) layout.slot(name);
       handle.counters = new Counters(layout, m.shared.counters);
       handle.shared = m.shared;
+      this.fast?.attachWorker(m.index, m.shared.streamOwners);
       for (const fd of m.socketFds) {
         const inode = socketInode(fd);
         if (inode !== null) this.socketInodes.add(inode);
@@ -279,7 +280,7 @@ export class Gateway {
       const advice = m.index === 0 ? rcvbufAdvice(m.rcvbufBytes) : null; // every worker's socket gets the same
       if (advice) this.log.warn({ rcvbufBytes: m.rcvbufBytes }, advice);
     } else if (m.type === 'applied') handle.generation = m.generation;
-    else if (m.type === 'fast-flows') this.fast?.propose(m.rows, m.generation, this.generation, this.config, this.nextHops?.current ?? [], this.slots);
+    else if (m.type === 'fast-flows') this.fast?.propose(m.rows, m.index, m.generation, this.generation, this.config, this.nextHops?.current ?? [], this.slots);
     else if (m.type === 'error') this.log.error({ worker: m.index, code: m.code }, m.message);
     else if (m.type === 'stopped') {
       handle.stopped = true;

@@ -23,7 +23,7 @@ import type { PipelineContext } from './context.js';
 import { Dnat } from './dnat.js';
 import { FastLearn, FastProposals } from './fast-learn.js';
 import { FlowMonitor } from './flow-monitor.js';
-import { FlowState } from '../flow/state.js';
+import { FlowState, type StreamOwnerBuffers } from '../flow/state.js';
 import { Mtu } from './mtu.js';
 import { OuterEthernet, OuterIp4 } from './outer.js';
 import { Select } from './select.js';
@@ -55,6 +55,8 @@ export interface SharedState {
   exporters: ExporterTableBuffers;
   sessions: KeyedCounterBuffers;
   backendPackets: SharedArrayBuffer;
+  /** The streams the fast path's program follows (flow/state.ts); none for the fast path's own. */
+  streamOwners: StreamOwnerBuffers | null;
 }
 
 /** Where a batch enters the graph, by what the packets start with. */
@@ -103,7 +105,7 @@ export class Pipeline {
       new Classify(ctx),
       new FlowMonitor(ctx, this.flows),
       new Select(ctx, this.flows),
-      new FastLearn(ctx),
+      new FastLearn(ctx, this.flows),
       new Dnat(ctx),
       new Mtu(ctx),
       new Tx(ctx),
@@ -127,6 +129,7 @@ export class Pipeline {
       exporters: this.flows.exporterBuffers,
       sessions: this.sessionBuffers,
       backendPackets: this.ctx.backendPackets.buffer as SharedArrayBuffer,
+      streamOwners: this.flows.ownerBuffers,
     };
   }
 

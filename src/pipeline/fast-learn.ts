@@ -5,10 +5,17 @@
  * decided the packet's fate (outer source, VNI, inner addresses and ports); the main thread adds
  * the action. A flow is proposed at most once per PROPOSE_INTERVAL_MS, so a flow the main thread
  * turns down (no next hop yet) costs a message a second, not one per batch.
+ *
+ * The program must be able to follow the sequence of the flow's export stream, which the normal
+ * path no longer sees: NetFlow v5 and v9, and sFlow from an IPv4 agent. An IPFIX flow stays on
+ * the normal path (its sequence counts records, which only templates tell apart).
  */
 import { Tunnel } from '../control/tables.js';
 import { defineNode } from '../core/node.js';
 import { mix32 } from '../core/hash.js';
+import { FAST_UNFOLLOWED } from '../flow/exporters.js';
+import type { FlowState } from '../flow/state.js';
+import { ExportKind } from '../io/native/fast-path.js';
 import type { PacketVector } from '../core/vector.js';
 import { readI32 } from '../proto/bytes.js';
 import * as ip4 from '../proto/ipv4/packet.js';
@@ -25,8 +32,12 @@ const spec = defineNode({
 });
 
 /** Int32 fields of a proposal row. */
-export const ProposalField = { OUTER_SRC: 0, VNI: 1, SRC: 2, DST: 3, SRC_PORT: 4, DST_PORT: 5, DESTINATION: 6, BACKEND: 7 } as const;
-export const PROPOSAL_FIELDS = 8;
+export const ProposalField = {
+  OUTER_SRC: 0, VNI: 1, SRC: 2, DST: 3, SRC_PORT: 4, DST_PORT: 5, DESTINATION: 6, BACKEND: 7,
+  /** The export stream: this worker's index of it (-1: none), ExportKind, domain, sFlow agent. */
+  STREAM: 8, KIND: 9, DOMAIN: 10, AGENT: 11,
+} as const;
+export const PROPOSAL_FIELDS = 12;
 const PROPOSE_INTERVAL_MS = 1000;
 /** Remembered proposals (a direct-mapped table; a collision only proposes a flow early). */
 const RECENT = 4096;
@@ -61,7 +72,10 @@ export class FastProposals {
 }
 
 export class FastLearn extends PipelineNode<typeof spec> {
-  constructor(ctx: PipelineContext) {
+  constructor(
+    ctx: PipelineContext,
+    private readonly flows: FlowState,
+  ) {
     super(spec, ctx);
   }
 
@@ -73,12 +87,16 @@ export class FastLearn extends PipelineNode<typeof spec> {
       for (let k = 0; k < count; k++) this.next(frame[k], n.dnat);
       return;
     }
+    const streams = this.flows.streams;
     let proposed = 0;
     for (let k = 0; k < count; k++) {
       const i = frame[k];
       const l3 = vec.l3[i];
+      const s = vec.stream[i];
+      const kind = s < 0 ? ExportKind.NONE : streams.fastKind[s];
       // What the program forwards: IPv4 without options, UDP, from a VXLAN session.
       if (
+        kind !== FAST_UNFOLLOWED &&
         t.destinations[vec.destination[i]].fastEligible &&
         vec.family[i] === 4 &&
         vec.protocol[i] === PROTO_UDP &&
@@ -101,6 +119,10 @@ export class FastLearn extends PipelineNode<typeof spec> {
           r[at + ProposalField.DST_PORT] = vec.dstPort[i];
           r[at + ProposalField.DESTINATION] = vec.destination[i];
           r[at + ProposalField.BACKEND] = vec.backend[i];
+          r[at + ProposalField.STREAM] = s;
+          r[at + ProposalField.KIND] = kind;
+          r[at + ProposalField.DOMAIN] = s < 0 ? 0 : streams.domainOf(s);
+          r[at + ProposalField.AGENT] = s < 0 ? 0 : streams.agentOf(s);
           proposed++;
         }
       }

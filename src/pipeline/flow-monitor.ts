@@ -4,10 +4,16 @@
  * so loss upstream of the gateway (mirror drops, truncation, a lossy path from the router) shows
  * as gaps. It also caches v9/IPFIX templates for template-safe balancing. The gateway is a relay,
  * not a validator: a datagram that does not parse is counted and forwarded all the same.
+ *
+ * A stream whose flow the fast path's program holds is the program's to follow: the datagrams
+ * that still come this way (templates, ones too long for the MTU) were counted there, and the
+ * first one after the program lets go starts the sequence afresh here, since those it forwarded
+ * went by unseen.
  */
 import { defineNode } from '../core/node.js';
 import type { PacketVector } from '../core/vector.js';
-import { advance, ExporterField, ExporterTable, WENT_BACKWARDS } from '../flow/exporters.js';
+import { advance, ExporterField, ExporterTable, FAST_UNFOLLOWED, WENT_BACKWARDS } from '../flow/exporters.js';
+import { ExportKind } from '../io/native/fast-path.js';
 import { createFlowHeaderInfo, decodeFlowHeader, type FlowProtocol } from '../flow/index.js';
 import * as ipfix from '../flow/ipfix.js';
 import * as netflow9 from '../flow/netflow9.js';
@@ -53,7 +59,7 @@ export class FlowMonitor extends PipelineNode<typeof spec> {
 
   process(vec: PacketVector, frame: Uint16Array, count: number): void {
     const { n, c } = this.spec;
-    const { exporters, streams } = this.flows;
+    const { exporters, streams, fastOwner } = this.flows;
     const stats = exporters.stats;
     const info = this.info;
     const t = this.tally;
@@ -95,6 +101,17 @@ export class FlowMonitor extends PipelineNode<typeof spec> {
         continue;
       }
       vec.stream[i] = s;
+      streams.fastKind[s] = this.fastKind(info.protocol);
+      const owner = fastOwner[s];
+      if (owner !== 0) {
+        if (owner === Atomics.load(this.flows.fastLive, 0)) {
+          if (info.protocol === 'netflow9' && info.netflow9.templateFlowSets + info.netflow9.optionsTemplateFlowSets > 0) this.cacheTemplates(s, buf, p, end, false);
+          this.next(i, n.select);
+          continue;
+        }
+        Atomics.compareExchange(fastOwner, s, owner, 0);
+        streams.known[s] = 0;
+      }
       let step = info.sequenceStep;
       if (info.protocol === 'netflow9' && info.netflow9.templateFlowSets + info.netflow9.optionsTemplateFlowSets > 0) {
         this.cacheTemplates(s, buf, p, end, false);
@@ -120,6 +137,14 @@ export class FlowMonitor extends PipelineNode<typeof spec> {
         t[k] = 0;
       }
     }
+  }
+
+  /** What the fast path's program can follow of the datagram's stream (ExportKind). */
+  private fastKind(protocol: FlowProtocol): number {
+    if (protocol === 'netflow5') return ExportKind.NETFLOW5;
+    if (protocol === 'netflow9') return ExportKind.NETFLOW9;
+    if (protocol === 'sflow5' && this.info.sflow5.agentAddressLength === 4) return ExportKind.SFLOW5;
+    return FAST_UNFOLLOWED;
   }
 
   override describe(vec: PacketVector, i: number): string {

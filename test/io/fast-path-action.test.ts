@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { ACTION_BYTES, ActionFlag, encodeAction, encodeKey, KEY_BYTES } from '../../src/io/native/fast-path.js';
+import { ACTION_BYTES, ActionFlag, encodeAction, encodeKey, ExportKind, KEY_BYTES } from '../../src/io/native/fast-path.js';
+
+const NO_EXPORT = { kind: ExportKind.NONE, domain: 0, agent: 0 };
 
 /** One's-complement sum of big-endian words, folded, complemented: a header checksum. */
 function checksum(words: number[]): number {
@@ -113,7 +115,7 @@ describe('fast path action', () => {
       fc.property(packetArb, actionArb, (s, a) => {
         const p = build(s);
         const key = { outerSrc: 0, vni: 1, src: s.src | 0, dst: s.dst | 0, srcPort: s.srcPort, dstPort: s.dstPort };
-        const action = encodeAction(key, { generation: 1, addr: a.addr | 0, port: a.port, mtu: 1500, dstMac: new Uint8Array(6), srcMac: new Uint8Array(6), ifindex: 1, slot: 0, flags: a.flags }, new Uint8Array(ACTION_BYTES));
+        const action = encodeAction(key, { generation: 1, addr: a.addr | 0, port: a.port, mtu: 1500, dstMac: new Uint8Array(6), srcMac: new Uint8Array(6), ifindex: 1, slot: 0, flags: a.flags, export: NO_EXPORT }, new Uint8Array(ACTION_BYTES));
         applyLikeTheProgram(p, action);
         assert.equal(new DataView(p.buffer).getUint32(16), a.addr, 'destination rewritten');
         assert.equal(be(p, 22), a.port || s.dstPort, 'port rewritten (0 keeps it)');
@@ -124,6 +126,16 @@ describe('fast path action', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  test('the export stream is the kind, then the domain and sFlow agent as the packet carries them', () => {
+    const key = { outerSrc: 0, vni: 1, src: 0, dst: 0, srcPort: 1, dstPort: 2055 };
+    const encode = (kind: number, domain: number, agent: number) =>
+      [...encodeAction(key, { generation: 1, addr: 0, port: 0, mtu: 1500, dstMac: new Uint8Array(6), srcMac: new Uint8Array(6), ifindex: 1, slot: 0, flags: 0, export: { kind, domain, agent } }, new Uint8Array(ACTION_BYTES)).subarray(37)];
+    // v5: engine type and id, the header's two bytes; v9: the source ID; sFlow: sub-agent, agent.
+    assert.deepEqual(encode(ExportKind.NETFLOW5, 0x0102, 0), [1, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0]);
+    assert.deepEqual(encode(ExportKind.NETFLOW9, 0xdeadbeef | 0, 0), [2, 0, 0, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0]);
+    assert.deepEqual(encode(ExportKind.SFLOW5, 9, 0xc6120707 | 0), [3, 0, 0, 0, 0, 0, 9, 198, 18, 7, 7]);
   });
 
   test('the key is the wire bytes of outer source, VNI, inner addresses and ports', () => {

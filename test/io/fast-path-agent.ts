@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ipv4ToNumber } from '../../src/core/prefix-set.js';
-import { ACTION_BYTES, encodeAction, encodeKey, FastPathMaps, KEY_BYTES, type SlotCounts } from '../../src/io/native/fast-path.js';
+import { ACTION_BYTES, encodeAction, encodeKey, ExportKind, FastPathMaps, KEY_BYTES, type ExportStream, type SlotCounts } from '../../src/io/native/fast-path.js';
 import { TcProgram } from '../../src/io/native/tc.js';
 import { readInterface, XdpProgram, XdpReceiver } from '../../src/io/native/xdp.js';
 import { macFromText } from '../../src/proto/ethernet/packet.js';
@@ -27,7 +27,7 @@ const TAG = /T:[a-w0-9-]+/;
 
 interface TestFlow {
   key: { outerSrc: string; vni: number; src: string; dst: string; srcPort: number; dstPort: number };
-  action: { addr: string; port: number; mtu: number; dstMac: string; egress: string; slot: number; flags: number; generation: number };
+  action: { addr: string; port: number; mtu: number; dstMac: string; egress: string; slot: number; flags: number; generation: number; export?: ExportStream };
 }
 
 async function main(): Promise<void> {
@@ -60,14 +60,14 @@ async function main(): Promise<void> {
     const key = { outerSrc: ipv4ToNumber(k.outerSrc), vni: k.vni, src: ipv4ToNumber(k.src), dst: ipv4ToNumber(k.dst), srcPort: k.srcPort, dstPort: k.dstPort };
     const egress = readInterface(f.action.egress);
     const a = f.action;
-    const action = { generation: a.generation, addr: ipv4ToNumber(a.addr), port: a.port, mtu: a.mtu, dstMac: macFromText(a.dstMac)!, srcMac: egress.mac, ifindex: egress.ifindex, slot: a.slot, flags: a.flags };
+    const action = { generation: a.generation, addr: ipv4ToNumber(a.addr), port: a.port, mtu: a.mtu, dstMac: macFromText(a.dstMac)!, srcMac: egress.mac, ifindex: egress.ifindex, slot: a.slot, flags: a.flags, export: a.export ?? { kind: ExportKind.NONE, domain: 0, agent: 0 } };
     maps.put(encodeKey(key, new Uint8Array(KEY_BYTES)), encodeAction(key, action, new Uint8Array(ACTION_BYTES)));
   }
   maps.generation = Number(generation);
   execFileSync('ip', ['netns', 'exec', peerNs, SYSTEM_PYTHON, '-c', `from scapy.all import *\nconf.verb = 0\nIFACE = ${JSON.stringify(peerDev)}\n${script}`], { timeout: 20_000 });
   // The frames cross a veth: give its receive thread (and the socket's event loop) time.
   for (const until = Date.now() + 300; Date.now() < until; await sleep(5)) drain();
-  for (let s = 0; s < 16; s++) got.counters.push(maps.read(s, { packets: 0, bytes: 0, dfCleared: 0, aborted: 0 }));
+  for (let s = 0; s < 16; s++) got.counters.push(maps.read(s, { packets: 0, bytes: 0, dfCleared: 0, aborted: 0, gaps: 0, lost: 0, resets: 0 }));
   detach();
   maps.close();
   process.stdout.write(`${JSON.stringify(got)}\n`);

@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { SocketError } from '../../src/control/errors.js';
-import { ActionFlag, FastPathMaps, type SlotCounts } from '../../src/io/native/fast-path.js';
+import { ipv4ToNumber } from '../../src/core/prefix-set.js';
+import { ActionFlag, ExportKind, FastPathMaps, type SlotCounts } from '../../src/io/native/fast-path.js';
 import { loadError, nativeAvailable } from '../../src/io/native/index.js';
 import { TcProgram } from '../../src/io/native/tc.js';
 import { isRoot } from './native/helpers.js';
@@ -167,8 +168,44 @@ sendp(frames, iface=IFACE)
 
     assert.deepEqual([...got.normal].sort(), ['T:badsum', 'T:big', 'T:other', 'T:trunc', 'T:ttl', 'T:vlan', 'T:vni'], 'the rest reached the normal path');
     // IP bytes: 20 + 8 + the tag; DF was set on all but T:nodf.
-    assert.deepEqual(got.counters[3], { packets: 8, bytes: 5 * 34 + 2 * 35 + 34, dfCleared: 7, aborted: 0 });
+    assert.deepEqual(got.counters[3], { packets: 8, bytes: 5 * 34 + 2 * 35 + 34, dfCleared: 7, aborted: 0, gaps: 0, lost: 0, resets: 0 });
     assert.equal(got.counters.reduce((sum, c) => sum + c.packets, 0), 8, 'only the action\'s slot counted');
+  });
+
+  test('the program follows each flow\'s NetFlow v5, v9 or sFlow sequence; other streams and v9 templates take the normal path', async () => {
+    // Three flows from the exporter, one per export protocol, each with its own slot.
+    const exportFlow = (srcPort: number, slot: number, kind: number, domain: number, agent = '0.0.0.0') => ({
+      key: { ...key, srcPort },
+      action: { ...action(7, slot, 0), export: { kind, domain, agent: ipv4ToNumber(agent) } },
+    });
+    const flows = [exportFlow(40001, 4, ExportKind.NETFLOW9, 77), exportFlow(40002, 5, ExportKind.NETFLOW5, 0x0102), exportFlow(40003, 6, ExportKind.SFLOW5, 9, '198.18.7.7')];
+    const datagram = (sport: number, payload: string) => mirror(`IP(src='${EXPORTER}', dst='198.18.30.1')/UDP(sport=${sport}, dport=2055)/${payload}`);
+    const v9 = (seq: number, tag: string, sourceId = 77, template = false) =>
+      datagram(40001, `NetflowHeader(version=9)/NetflowHeaderV9(count=1, packageSequence=${seq}, SourceID=${sourceId})/Raw(${template ? "struct.pack('!HHHHHH', 0, 12, 300, 1, 8, 4) + " : ''}struct.pack('!HH', 256, 12) + b'${tag.padEnd(8, 'z')}')`);
+    const v5 = (seq: number, tag: string, engineId = 2) =>
+      datagram(40002, `NetflowHeader(version=5)/NetflowHeaderV5(count=2, flowSequence=${seq}, engineType=1, engineID=${engineId})/Raw(b'${tag}')`);
+    const sflow = (seq: number, tag: string, agent = '198.18.7.7') =>
+      datagram(40003, `Raw(struct.pack('!II', 5, 1) + socket.inet_aton('${agent}') + struct.pack('!IIII', 9, ${seq}, 1000, 0) + b'${tag}')`);
+    const script = `
+import socket, struct
+from scapy.layers.netflow import *
+frames = [${[v9(10, 'T:n10'), v9(11, 'T:n11'), v9(12, 'T:n12'), v9(15, 'T:n15'), v9(16, 'T:n16'), v9(17, 'T:tpl', 77, true), v9(14, 'T:n14'), v9(18, 'T:dom', 78)].join(', ')}]
+frames += [${[v5(100, 'T:f100'), v5(102, 'T:f102'), v5(110, 'T:f110'), v5(112, 'T:eng', 3), datagram(40002, "NetflowHeader(version=9)/NetflowHeaderV9(count=1, packageSequence=1, SourceID=258)/Raw(b'T:ver')")].join(', ')}]
+frames += [${[sflow(1, 'T:s1'), sflow(2, 'T:s2'), sflow(1, 'T:s1again'), sflow(3, 'T:agent', '198.18.7.8')].join(', ')}]
+sendp(frames, iface=IFACE)
+`;
+    const got = await run(7, flows, script);
+    const seq = { gaps: 0, lost: 0, resets: 0 };
+    const fields = (c: SlotCounts) => ({ packets: c.packets, gaps: c.gaps, lost: c.lost, resets: c.resets });
+    // v9: 13-14 skipped after 12 (a gap of 2), 14 late (a step back); the template datagram is
+    // counted in order, then left to the normal path, as is another source ID's.
+    assert.deepEqual(fields(got.counters[4]), { ...seq, packets: 6, gaps: 1, lost: 2, resets: 1 }, `normal path: ${got.normal}`);
+    // v5: 100 and 102 carry 2 flows each, so 104 was next: 6 flows lost before 110.
+    assert.deepEqual(fields(got.counters[5]), { ...seq, packets: 3, gaps: 1, lost: 6 });
+    // sFlow: 1, 2, then 1 again (the agent restarted); another agent's datagram is not this stream's.
+    assert.deepEqual(fields(got.counters[6]), { ...seq, packets: 3, resets: 1 });
+    assert.deepEqual([...got.normal].sort(), ['T:agent', 'T:dom', 'T:eng', 'T:tpl', 'T:ver']);
+    assert.equal(got.seen.length, 12, `forwarded: ${JSON.stringify(got.seen.map((s) => s.tag))}`);
   });
 
   test('an action of another generation is not used, and generation 0 turns the fast path off', async () => {

@@ -5,17 +5,22 @@
  * adds to.
  *
  * Key (20 bytes, wire order): outer source, VNI (3 bytes, then 0), inner source, inner
- * destination, source port, destination port. Action (40 bytes): see ActionField. Counters (32
+ * destination, source port, destination port. Action (48 bytes): see ActionField. Counters (64
  * bytes per slot): packets, IP bytes, DF bits cleared, and frames dropped after decapsulation
- * because the kernel refused a change, each a u64 the program adds to atomically.
+ * because the kernel refused a change, each a u64 the program adds to atomically; then the flow's
+ * export stream as the program follows it: the sequence it expects next (u32), whether it has
+ * one (u32), and gaps, units lost in them and resets (u64 each).
  */
 import { SocketError } from '../../control/errors.js';
 import { writeU16, writeU32 } from '../../proto/bytes.js';
 import { native, socketError, type NativeAddon } from './index.js';
 
 export const KEY_BYTES = 20;
-export const ACTION_BYTES = 40;
-const COUNTER_BYTES = 32;
+export const ACTION_BYTES = 48;
+const COUNTER_BYTES = 64;
+/** Byte offsets of a slot's sequence fields. */
+const KNOWN = 36;
+const GAPS = 40;
 
 /** Byte offsets of an action's fields. */
 const ActionField = {
@@ -36,9 +41,29 @@ const ActionField = {
   /** u32: the counter slot. */
   SLOT: 32,
   FLAGS: 36,
+  /** u8: the export protocol whose sequence the program follows (ExportKind). */
+  KIND: 37,
+  /** The stream's domain and sFlow agent, wire order: datagrams of other streams take the normal path. */
+  DOMAIN: 40,
+  AGENT: 44,
 } as const;
 
 export const ActionFlag = { CLEAR_DF: 1, DECREMENT_TTL: 2 } as const;
+
+/**
+ * Export headers the program follows the sequence of. IPFIX is not among them: its sequence
+ * counts data records, which only templates tell apart.
+ */
+export const ExportKind = { NONE: 0, NETFLOW5: 1, NETFLOW9: 2, SFLOW5: 3 } as const;
+
+/** The export stream a flow carries, as the normal path identified it. */
+export interface ExportStream {
+  kind: number;
+  /** v5: engine type << 8 | engine id; v9: source ID; sFlow: sub-agent ID. */
+  domain: number;
+  /** sFlow: the IPv4 agent address as a number; else 0. */
+  agent: number;
+}
 
 export interface FlowKey {
   /** Outer and inner addresses as int32 (readI32's form); ports and VNI as numbers. */
@@ -61,6 +86,7 @@ export interface FlowAction {
   ifindex: number;
   slot: number;
   flags: number;
+  export: ExportStream;
 }
 
 export function encodeKey(k: FlowKey, into: Uint8Array): Uint8Array {
@@ -106,6 +132,10 @@ export function encodeAction(k: FlowKey, a: FlowAction, into: Uint8Array): Uint8
   view.setUint32(ActionField.IFINDEX, a.ifindex, true);
   view.setUint32(ActionField.SLOT, a.slot, true);
   into[ActionField.FLAGS] = a.flags;
+  into[ActionField.KIND] = a.export.kind;
+  if (a.export.kind === ExportKind.NETFLOW5) writeU16(into, ActionField.DOMAIN, a.export.domain & 0xffff);
+  else writeU32(into, ActionField.DOMAIN, a.export.domain >>> 0);
+  writeU32(into, ActionField.AGENT, a.export.agent >>> 0);
   return into;
 }
 
@@ -116,6 +146,10 @@ export interface SlotCounts {
   dfCleared: number;
   /** Dropped half-way: the kernel refused a change after the outer headers were taken off. */
   aborted: number;
+  /** The export stream's sequence jumps forward, the units they skipped, and steps back. */
+  gaps: number;
+  lost: number;
+  resets: number;
 }
 
 /** The three maps, created together; the program gets their fds when it is attached. */
@@ -177,7 +211,15 @@ export class FastPathMaps {
     out.bytes = this.u64(at + 2);
     out.dfCleared = this.u64(at + 4);
     out.aborted = this.u64(at + 6);
+    out.gaps = this.u64(at + GAPS / 4);
+    out.lost = this.u64(at + GAPS / 4 + 2);
+    out.resets = this.u64(at + GAPS / 4 + 4);
     return out;
+  }
+
+  /** Forgets the sequence slot `slot` expects, before it serves another flow. */
+  forgetSequence(slot: number): void {
+    Atomics.store(this.#counters, (slot * COUNTER_BYTES + KNOWN) / 4, 0);
   }
 
   /** A u64 the program may be adding to: the high half read again catches a carry in between. */
