@@ -59,7 +59,7 @@ export class FlowMonitor extends PipelineNode<typeof spec> {
 
   process(vec: PacketVector, frame: Uint16Array, count: number): void {
     const { n, c } = this.spec;
-    const { exporters, streams, fastOwner } = this.flows;
+    const { exporters, streams } = this.flows;
     const stats = exporters.stats;
     const info = this.info;
     const t = this.tally;
@@ -102,22 +102,16 @@ export class FlowMonitor extends PipelineNode<typeof spec> {
       }
       vec.stream[i] = s;
       streams.fastKind[s] = this.fastKind(info.protocol);
-      const owner = fastOwner[s];
-      if (owner !== 0) {
-        if (owner === Atomics.load(this.flows.fastLive, 0)) {
-          if (info.protocol === 'netflow9' && info.netflow9.templateFlowSets + info.netflow9.optionsTemplateFlowSets > 0) this.cacheTemplates(s, buf, p, end, false);
-          this.next(i, n.select);
-          continue;
-        }
-        Atomics.compareExchange(fastOwner, s, owner, 0);
-        streams.known[s] = 0;
-      }
       let step = info.sequenceStep;
       if (info.protocol === 'netflow9' && info.netflow9.templateFlowSets + info.netflow9.optionsTemplateFlowSets > 0) {
         this.cacheTemplates(s, buf, p, end, false);
       } else if (info.protocol === 'ipfix') {
         if (info.ipfix.templateSets + info.ipfix.optionsTemplateSets > 0) this.cacheTemplates(s, buf, p, end, true);
         step = r === Decode.OK ? this.ipfixRecords(s, buf, p, p + info.ipfix.length) : -1;
+      }
+      if (this.followedByProgram(s)) {
+        this.next(i, n.select);
+        continue;
       }
       const gap = advance(streams, s, info.sequence | 0, step); // int32 bits: unboxed
       if (gap > 0) {
@@ -137,6 +131,20 @@ export class FlowMonitor extends PipelineNode<typeof spec> {
         t[k] = 0;
       }
     }
+  }
+
+  /**
+   * Whether the fast path's program follows stream `s` in the generation it runs. A stream it
+   * followed in an earlier one starts afresh here: the datagrams it forwarded went by unseen.
+   */
+  private followedByProgram(s: number): boolean {
+    const owners = this.flows.fastOwner;
+    const owner = owners[s];
+    if (owner === 0) return false;
+    if (owner === Atomics.load(this.flows.fastLive, 0)) return true;
+    Atomics.compareExchange(owners, s, owner, 0);
+    this.flows.streams.known[s] = 0;
+    return false;
   }
 
   /** What the fast path's program can follow of the datagram's stream (ExportKind). */
