@@ -53,7 +53,8 @@ const EXPORTERS = 4096;
  */
 const TX_SLACK = 256;
 const OWNER_FIELDS = 4;
-const FOLDED_FIELDS = 7;
+/** A slot's counts, in the order `folded` keeps what was already folded of them. */
+const SLOT_FIELDS = ['packets', 'bytes', 'dfCleared', 'aborted', 'gaps', 'lost', 'resets'] as const satisfies readonly (keyof SlotCounts)[];
 
 /** The fast path's counters, named as the workers name theirs, plus its own. */
 const Name = {
@@ -121,9 +122,11 @@ export class FastPath {
   private readonly egress = new Map<number, Egress>();
   /** Devices that did not transmit what the program redirected to them: never used again. */
   private readonly refusing = new Set<number>();
-  /** Per slot: packets, bytes, DF clears, aborted frames, gaps, units lost and resets already folded. */
-  private readonly folded = new Float64Array(MAX_FLOWS * FOLDED_FIELDS);
+  /** Per slot: what was already folded of each of its SLOT_FIELDS. */
+  private readonly folded = new Float64Array(MAX_FLOWS * SLOT_FIELDS.length);
   private readonly read: SlotCounts = { packets: 0, bytes: 0, dfCleared: 0, aborted: 0, gaps: 0, lost: 0, resets: 0 };
+  /** A slot's growth since the last fold. */
+  private readonly grown: SlotCounts = { packets: 0, bytes: 0, dfCleared: 0, aborted: 0, gaps: 0, lost: 0, resets: 0 };
   /** Per worker: its streams' owner words and the live generation word it reads. */
   private readonly workerStreams = new Map<number, { owners: Int32Array; live: Int32Array }>();
   private readonly key = new Uint8Array(KEY_BYTES);
@@ -322,23 +325,15 @@ export class FastPath {
 
   private foldSlot(s: number, now: number): void {
     const c = this.maps.read(s, this.read);
-    const f = s * FOLDED_FIELDS;
-    const packets = c.packets - this.folded[f];
-    const aborted = c.aborted - this.folded[f + 3];
+    const f = s * SLOT_FIELDS.length;
+    for (let k = 0; k < SLOT_FIELDS.length; k++) {
+      const field = SLOT_FIELDS[k];
+      this.grown[field] = c[field] - this.folded[f + k];
+      this.folded[f + k] = c[field];
+    }
     // Gaps count datagrams the program then left to the normal path too (templates, too long).
-    const gaps = c.gaps - this.folded[f + 4];
-    const resets = c.resets - this.folded[f + 6];
+    const { packets, bytes, dfCleared, aborted, gaps, lost, resets } = this.grown;
     if (packets === 0 && aborted === 0 && gaps === 0 && resets === 0) return;
-    const bytes = c.bytes - this.folded[f + 1];
-    const dfCleared = c.dfCleared - this.folded[f + 2];
-    const lost = c.lost - this.folded[f + 5];
-    this.folded[f] = c.packets;
-    this.folded[f + 1] = c.bytes;
-    this.folded[f + 2] = c.dfCleared;
-    this.folded[f + 3] = c.aborted;
-    this.folded[f + 4] = c.gaps;
-    this.folded[f + 5] = c.lost;
-    this.folded[f + 6] = c.resets;
 
     const v = this.counters.values;
     const n = this.slot;
