@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { AgentClient } from './agent.js';
 import type { GenResult } from './gen.js';
 import { ADDR, EXPORTERS, IF, NS, VNI } from './layout.js';
-import { createBase, have, lossCounters, lossDelta, napiThreads, setNapiPolicy, teardownAll } from './netns.js';
+import { createBase, have, lossCounters, lossDelta, napiThreads, setLinkQueue, setNapiPolicy, teardownAll } from './netns.js';
 import { MIN_PAYLOAD } from './packets.js';
 import { cpuPercent, cpuSample, foreignCpu, foreignDelta, machineInfo, processCpuSeconds, treeCpuSeconds, treeRssMB } from './proc.js';
 import { nodeCosts, perfRecord, perfTop, round, summarizeProfiles, type NodeCost, type PerfSummary } from './profile.js';
@@ -41,6 +41,10 @@ const USAGE = `usage: npm run bench -- [options]   (as root)
   --profile-system NAME   which mirrorgate system to profile (default mirrorgate)
   --pmacct-buffer BYTES   nfacctd plugin_buffer_size (default 65536; 0 = nfacctd's default)
   --napi-policy P         scheduling of the veth receive threads: other (default) | nice (-10) | fifo (chrt -f 50)
+  --link-queue N          packets each sending veth end may queue while its peer's 256-frame receive
+                          ring is full (a pfifo qdisc: the ring pushes back instead of dropping);
+                          0 = veth's default, no queue (default 768: with the ring, an ENA's default
+                          1024 receive descriptors)
   --quiet-wait SECONDS    before each step, wait up to this long for other work on the machine to stop
                           (default 60; at most ${QUIET_BUDGET_TEXT} over the whole run)
   --out DIR               results directory (default bench/results)
@@ -68,6 +72,7 @@ const { values: opt } = parseArgs({
     'pmacct-buffer': { type: 'string', default: '65536' },
     'quiet-wait': { type: 'string', default: '60' },
     'napi-policy': { type: 'string', default: 'other' },
+    'link-queue': { type: 'string', default: '768' },
     out: { type: 'string', default: join(ROOT, 'bench/results') },
     help: { type: 'boolean', default: false },
   },
@@ -99,6 +104,9 @@ const doProfile = !opt['no-profile'] && !quick;
 const quietWaitS = Number(opt['quiet-wait']);
 if (!['other', 'nice', 'fifo'].includes(opt['napi-policy'] ?? '')) throw new Error(`--napi-policy: expected other | nice | fifo`);
 setNapiPolicy(opt['napi-policy'] as 'other' | 'nice' | 'fifo');
+const linkQueue = Number(opt['link-queue']);
+if (!(Number.isInteger(linkQueue) && linkQueue >= 0 && linkQueue <= 100_000)) throw new Error(`--link-queue: expected 0..100000 packets, got ${opt['link-queue']}`);
+setLinkQueue(linkQueue);
 const QUIET_PERCENT = 12;
 /** Other processes' CPU during a step (percent of one core) above which it is measured again. */
 const DISTURBED_PERCENT = 10;
@@ -471,6 +479,8 @@ async function main(): Promise<void> {
       lossThresholdPercent: 0.1,
       stopAfterLossySteps: STOP_AFTER_LOSSY,
       quick,
+      linkQueue,
+      napiPolicy: opt['napi-policy'] as 'other' | 'nice' | 'fifo',
     },
     systems,
     summary: summarize(systems, ladder),

@@ -96,8 +96,20 @@ function vethPair(aNs: string, a: string, bNs: string, b: string): void {
   inNs(aNs, 'ethtool', '-K', a, 'tso', 'off');
   inNs(bNs, 'ethtool', '-K', b, 'gro', 'on');
   inNs(bNs, 'sh', '-c', `echo 1 > /sys/class/net/${b}/threaded`);
+  if (linkQueue > 0) inNs(aNs, 'tc', 'qdisc', 'replace', 'dev', a, 'root', 'pfifo', 'limit', String(linkQueue));
   if (napiPolicy === 'fifo') for (const pid of napiThreads(b)) sh('chrt', ['-f', '-p', '50', String(pid)]);
   else if (napiPolicy === 'nice') for (const pid of napiThreads(b)) sh('renice', ['-n', '-10', '-p', String(pid)]);
+}
+
+/**
+ * Packets a sending veth end may queue when its peer's receive ring (256 frames) is full. 0 keeps
+ * veth's default (no qdisc: a full ring drops). With a qdisc the kernel stops the queue instead
+ * and the packets wait, so ring + queue model a NIC's deeper receive ring (an ENA's default is
+ * 1024 descriptors).
+ */
+export let linkQueue = 0;
+export function setLinkQueue(n: number): void {
+  linkQueue = n;
 }
 
 /** How the receive threads are scheduled (see vethPair). */

@@ -97,6 +97,9 @@ export interface Results {
     lossThresholdPercent: number;
     stopAfterLossySteps: number;
     quick: boolean;
+    /** Packets a sending veth end queues while its peer's ring is full (absent in older results: 0). */
+    linkQueue?: number;
+    napiPolicy?: 'other' | 'nice' | 'fifo';
   };
   systems: SystemResult[];
   summary: Summary;
@@ -244,6 +247,15 @@ export const TABLE_HEAD = [
   '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
 ];
 
+function linksText(queue: number, napi: 'other' | 'nice' | 'fifo'): string {
+  const receive = napi === 'other' ? 'at normal priority' : napi === 'nice' ? 'at nice -10' : 'under SCHED_FIFO 50';
+  const ring =
+    queue > 0
+      ? `each sending end queues up to ${queue} packets (pfifo) while its peer's 256-frame ring is full, so a receiver that falls behind for a moment is pushed back on rather than dropped: ring and queue together hold ${queue + 256} packets, like a NIC's receive ring`
+      : "a sending end has no queue (veth's default), so whatever finds its peer's 256-frame ring full is dropped";
+  return `Links: veth pairs; the receiving end's kernel thread runs ${receive}; ${ring}.`;
+}
+
 export function renderMarkdown(r: Results): string {
   const out: string[] = [];
   const m = r.machine;
@@ -257,6 +269,7 @@ export function renderMarkdown(r: Results): string {
       `${r.settings.stepSeconds} s per step; a ladder stops after ${r.settings.stopAfterLossySteps} steps with more than 1% loss.`,
     '',
   );
+  out.push(linksText(r.settings.linkQueue ?? 0, r.settings.napiPolicy ?? 'other'), '');
   out.push(
     'Columns: machine CPU is the share of all CPUs busy (/proc/stat) while the generator sends. Gateway CPU is the gateway host\'s CPU over the step per delivered packet: ' +
       'its processes\' utime+stime (all threads; for pmacct the core and the tee plugin) plus the kernel thread that receives on its ingress link ' +
