@@ -18,6 +18,7 @@
  */
 import { RawSender } from '../../src/io/native/index.js';
 import { serve } from './agent.js';
+import { VETH_RING } from './layout.js';
 import { buildPacketSet, fold, markerWordSum, MARKER, type PacketSet } from './packets.js';
 
 export interface GenResult {
@@ -56,7 +57,6 @@ function packetSet(mode: 'mirror' | 'direct', payload: number): PacketSet {
 }
 
 /** Frames a veth's receive ring holds. */
-const RING = 256;
 
 const hr = (): number => Number(process.hrtime.bigint());
 
@@ -109,7 +109,7 @@ function run(args: Record<string, unknown>): GenResult {
   for (;;) {
     const now = hr();
     if (now >= end) break;
-    const cap = Math.max(batch, Math.min(RING, Math.ceil((3 * rate * (now - lastWake)) / 1e9)));
+    const cap = Math.max(batch, Math.min(VETH_RING, Math.ceil((3 * rate * (now - lastWake)) / 1e9)));
     lastWake = now;
     let due = Math.floor((rate * (now - t0)) / 1e9) - attempted;
     if (due > maxBehind) {
@@ -117,7 +117,7 @@ function run(args: Record<string, unknown>): GenResult {
       attempted += due - maxBehind;
       due = maxBehind;
     }
-    if (due > RING) stalls++;
+    if (due > VETH_RING) stalls++;
     if (due > maxDue) maxDue = due;
     if (due > cap) due = cap;
     while (due > 0) {

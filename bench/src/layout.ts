@@ -58,5 +58,8 @@ export const VNI = 7_340_123;
 
 export const EXPORTERS = 256;
 
+/** Frames a veth's receive ring holds (fixed in the kernel: VETH_RING_SIZE). */
+export const VETH_RING = 256;
+
 /** Control API of the gateway under test, on the gateway namespace's loopback. */
 export const CONTROL = '127.0.0.1:9090';

@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AgentClient } from './agent.js';
 import type { GenResult } from './gen.js';
-import { ADDR, EXPORTERS, IF, NS, VNI } from './layout.js';
-import { createBase, have, lossCounters, lossDelta, napiThreads, setLinkQueue, setNapiPolicy, teardownAll } from './netns.js';
+import { ADDR, EXPORTERS, IF, NS, VETH_RING, VNI } from './layout.js';
+import { createBase, have, lossCounters, lossDelta, NAPI_POLICIES, napiPolicy, napiThreads, setLinkQueue, setNapiPolicy, teardownAll, type NapiPolicy } from './netns.js';
 import { MIN_PAYLOAD } from './packets.js';
 import { cpuPercent, cpuSample, foreignCpu, foreignDelta, machineInfo, processCpuSeconds, treeCpuSeconds, treeRssMB } from './proc.js';
 import { nodeCosts, perfRecord, perfTop, round, summarizeProfiles, type NodeCost, type PerfSummary } from './profile.js';
@@ -41,7 +41,7 @@ const USAGE = `usage: npm run bench -- [options]   (as root)
   --profile-system NAME   which mirrorgate system to profile (default mirrorgate)
   --pmacct-buffer BYTES   nfacctd plugin_buffer_size (default 65536; 0 = nfacctd's default)
   --napi-policy P         scheduling of the veth receive threads: other (default) | nice (-10) | fifo (chrt -f 50)
-  --link-queue N          packets each sending veth end may queue while its peer's 256-frame receive
+  --link-queue N          packets each sending veth end may queue while its peer's ${VETH_RING}-frame receive
                           ring is full (a pfifo qdisc: the ring pushes back instead of dropping);
                           0 = veth's default, no queue (default 768: with the ring, an ENA's default
                           1024 receive descriptors)
@@ -102,8 +102,8 @@ const soakSeconds = opt.soak ? Number(opt.soak) : 0;
 const soakRate = parseRate(opt['soak-rate'] ?? '85000');
 const doProfile = !opt['no-profile'] && !quick;
 const quietWaitS = Number(opt['quiet-wait']);
-if (!['other', 'nice', 'fifo'].includes(opt['napi-policy'] ?? '')) throw new Error(`--napi-policy: expected other | nice | fifo`);
-setNapiPolicy(opt['napi-policy'] as 'other' | 'nice' | 'fifo');
+if (!(NAPI_POLICIES as readonly string[]).includes(opt['napi-policy'] ?? '')) throw new Error(`--napi-policy: expected ${NAPI_POLICIES.join(' | ')}`);
+setNapiPolicy(opt['napi-policy'] as NapiPolicy);
 const linkQueue = Number(opt['link-queue']);
 if (!(Number.isInteger(linkQueue) && linkQueue >= 0 && linkQueue <= 100_000)) throw new Error(`--link-queue: expected 0..100000 packets, got ${opt['link-queue']}`);
 setLinkQueue(linkQueue);
@@ -334,7 +334,7 @@ async function runSystem(name: SystemName): Promise<SystemResult> {
     for (const rate of rates.length ? rates : [ladder[0]]) {
       const s = await step(running, rate, stepSeconds);
       result.steps.push(s);
-      if (s.genStalls) result.notes.push(`${s.targetPps} pps: the generator woke ${s.genStalls} times to more than a ring (256 frames) due, at most ${s.genMaxDue}`);
+      if (s.genStalls) result.notes.push(`${s.targetPps} pps: the generator woke ${s.genStalls} times to more than a ring (${VETH_RING} frames) due, at most ${s.genMaxDue}`);
       if (s.genBehind > 0) result.notes.push(`${s.targetPps} pps: the generator fell more than 20 ms behind and left ${s.genBehind} packets unsent (not offered)`);
       if (s.gateway && s.gateway.txErrors > 0) result.notes.push(`${s.targetPps} pps: ${s.gateway.txErrors} egress send errors`);
       if (s.gateway && s.gateway.busyWaits > 0) result.notes.push(`${s.targetPps} pps: ${s.gateway.busyWaits} waits for a full egress queue`);
@@ -480,7 +480,7 @@ async function main(): Promise<void> {
       stopAfterLossySteps: STOP_AFTER_LOSSY,
       quick,
       linkQueue,
-      napiPolicy: opt['napi-policy'] as 'other' | 'nice' | 'fifo',
+      napiPolicy,
     },
     systems,
     summary: summarize(systems, ladder),

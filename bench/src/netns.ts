@@ -102,7 +102,7 @@ function vethPair(aNs: string, a: string, bNs: string, b: string): void {
 }
 
 /**
- * Packets a sending veth end may queue when its peer's receive ring (256 frames) is full. 0 keeps
+ * Packets a sending veth end may queue when its peer's receive ring (VETH_RING, 256 frames) is full. 0 keeps
  * veth's default (no qdisc: a full ring drops). With a qdisc the kernel stops the queue instead
  * and the packets wait, so ring + queue model a NIC's deeper receive ring (an ENA's default is
  * 1024 descriptors).
@@ -112,9 +112,12 @@ export function setLinkQueue(n: number): void {
   linkQueue = n;
 }
 
+export const NAPI_POLICIES = ['other', 'nice', 'fifo'] as const;
+export type NapiPolicy = (typeof NAPI_POLICIES)[number];
+
 /** How the receive threads are scheduled (see vethPair). */
-export let napiPolicy: 'other' | 'nice' | 'fifo' = 'other';
-export function setNapiPolicy(p: 'other' | 'nice' | 'fifo'): void {
+export let napiPolicy: NapiPolicy = 'other';
+export function setNapiPolicy(p: NapiPolicy): void {
   napiPolicy = p;
 }
 

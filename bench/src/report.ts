@@ -1,6 +1,7 @@
 /** The results document (latest.json) and its Markdown rendering (latest.md). */
 import type { NodeCost, PerfSummary, ProfileSummary } from './profile.js';
-import { IF, NS } from './layout.js';
+import { IF, NS, VETH_RING } from './layout.js';
+import type { NapiPolicy } from './netns.js';
 import type { MachineInfo } from './proc.js';
 
 export interface StepResult {
@@ -99,7 +100,7 @@ export interface Results {
     quick: boolean;
     /** Packets a sending veth end queues while its peer's ring is full (absent in older results: 0). */
     linkQueue?: number;
-    napiPolicy?: 'other' | 'nice' | 'fifo';
+    napiPolicy?: NapiPolicy;
   };
   systems: SystemResult[];
   summary: Summary;
@@ -247,12 +248,12 @@ export const TABLE_HEAD = [
   '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
 ];
 
-function linksText(queue: number, napi: 'other' | 'nice' | 'fifo'): string {
+function linksText(queue: number, napi: NapiPolicy): string {
   const receive = napi === 'other' ? 'at normal priority' : napi === 'nice' ? 'at nice -10' : 'under SCHED_FIFO 50';
   const ring =
     queue > 0
-      ? `each sending end queues up to ${queue} packets (pfifo) while its peer's 256-frame ring is full, so a receiver that falls behind for a moment is pushed back on rather than dropped: ring and queue together hold ${queue + 256} packets, like a NIC's receive ring`
-      : "a sending end has no queue (veth's default), so whatever finds its peer's 256-frame ring full is dropped";
+      ? `each sending end queues up to ${queue} packets (pfifo) while its peer's ${VETH_RING}-frame ring is full, so a receiver that falls behind for a moment is pushed back on rather than dropped: ring and queue together hold ${queue + VETH_RING} packets, like a NIC's receive ring`
+      : `a sending end has no queue (veth's default), so whatever finds its peer's ${VETH_RING}-frame ring full is dropped`;
   return `Links: veth pairs; the receiving end's kernel thread runs ${receive}; ${ring}.`;
 }
 
