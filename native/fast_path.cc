@@ -38,7 +38,7 @@
 // checksum, a TTL about to expire, truncated or padded frames, IP options, VLAN tags.
 //
 //   fastPathMaps(maxFlows, slots) -> {flowsFd, countersFd, controlFd, counters, control}
-//   fastPathPut(flowsFd, key: Uint8Array(20), action: Uint8Array(40))
+//   fastPathPut(flowsFd, key: Uint8Array(20), action: Uint8Array(48))
 //   tcAttach(ifindex, dstAddr, vxlanPort, fast, how) -> {fd, via}
 //   tcDetachFilter(ifindex, progFd) -> boolean
 //
@@ -81,6 +81,8 @@ constexpr int32_t kMinDataFlowSet = 256;
 // tc verdicts (tcx; the same numbers as TC_ACT_UNSPEC and TC_ACT_SHOT for a clsact filter): on
 // to the next program or the stack; dropped.
 constexpr int32_t kTcxNext = -1, kTcxDrop = 2;
+// The program's name, as bpftool and `tc filter show` list it.
+constexpr const char* kTcProgramName = "mirrorgate_tc";
 
 // Registers kept across helper calls.
 constexpr uint8_t kCtx = 6, kAction = 7, kLen = 8, kCounters = 9;
@@ -594,7 +596,7 @@ Napi::Value TcAttach(const Napi::CallbackInfo& info) {
   std::string how = StrArg(info, 4, "how");
   if (how != "link" && how != "filter" && how != "auto") ThrowType(env, "how must be link, filter or auto");
   std::vector<bpf_insn> code = BuildTcProgram(fast, dst);
-  FdGuard prog{LoadProgram(env, BPF_PROG_TYPE_SCHED_CLS, code, "mirrorgate_tc", 0)};
+  FdGuard prog{LoadProgram(env, BPF_PROG_TYPE_SCHED_CLS, code, kTcProgramName, 0)};
   Napi::Object r = Napi::Object::New(env);
   if (how != "filter") {
     int fd = CreateLink(prog.fd, ifindex, kTcxIngress);
@@ -606,7 +608,7 @@ Napi::Value TcAttach(const Napi::CallbackInfo& info) {
       return r;
     }
   }
-  AttachTcFilter(env, ifindex, prog.fd, "mirrorgate_tc");
+  AttachTcFilter(env, ifindex, prog.fd, kTcProgramName);
   r.Set("fd", prog.release());
   r.Set("via", "filter");
   return r;

@@ -56,8 +56,6 @@ function packetSet(mode: 'mirror' | 'direct', payload: number): PacketSet {
   return s;
 }
 
-/** Frames a veth's receive ring holds. */
-
 const hr = (): number => Number(process.hrtime.bigint());
 
 function run(args: Record<string, unknown>): GenResult {
